@@ -1,0 +1,119 @@
+"""Khung thí nghiệm dùng chung cho các bài học và bench/: cùng mô hình, cùng dữ liệu, cùng công thức.
+
+Mỗi bài gọi `prepare()` một lần, lấy mô hình nền mới bằng `course.fresh_model()`, áp phương pháp của
+bài, rồi `run(...)` để huấn luyện theo công thức chung và nhận một `Result` so sánh được với bài 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .data import FeedbackTask, TaskData, load_feedback
+from .errors import require_choice
+from .model import load_base_model, pick_device
+from .params import count_parameters
+from .training import History, evaluate, set_seed, train
+
+# Công thức huấn luyện theo phương pháp: cùng số bước và lô; tốc độ học chọn trên tập validation
+# (PEFT thường cần tốc độ học cao hơn nhiều so với tinh chỉnh toàn bộ).
+RECIPES: dict[str, dict] = {
+    "full": {"lr": 1e-3},
+    "bitfit": {"lr": 1e-2},
+    "adapter": {"lr": 5e-3},
+    "lora": {"lr": 1e-2},
+    "dora": {"lr": 1e-2},
+    "prefix": {"lr": 1e-2},
+    "prompt": {"lr": 3e-2},
+}
+DEFAULT_STEPS = 300
+DEFAULT_BATCH = 32
+
+
+@dataclass
+class Course:
+    """Mọi thứ một bài học cần: tokenizer, bài toán và ba tập đã mã hóa, thiết bị."""
+
+    name_or_path: str | None
+    device: torch.device
+    tokenizer: object
+    task: FeedbackTask
+    train: TaskData
+    validation: TaskData
+    test: TaskData
+
+    def fresh_model(self) -> nn.Module:
+        """Một bản mô hình nền mới (chưa bị phương pháp nào sửa), trên thiết bị của khóa học."""
+        return load_base_model(self.name_or_path, self.device)[0]
+
+
+def prepare(name_or_path: str | None = None, device: str | torch.device | None = None) -> Course:
+    """Nạp tokenizer, dữ liệu và mã hóa ba tập một lần."""
+    dev = pick_device(device)
+    _, tokenizer = load_base_model(name_or_path, dev)
+    task = FeedbackTask(tokenizer)
+    ds = load_feedback()
+    return Course(name_or_path, dev, tokenizer, task, *(task.encode(ds[s]) for s in ("train", "validation", "test")))
+
+
+@dataclass
+class Result:
+    """Kết quả một phương pháp: số tham số, chi phí đo được, độ chính xác."""
+
+    name: str
+    trainable: int
+    total: int
+    time_per_step_s: float
+    peak_memory_mb: float
+    val_accuracy: float
+    test_accuracy: float
+    history: History = field(repr=False, default_factory=History)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.trainable / self.total
+
+
+def run(course: Course, name: str, model: nn.Module, method: str | None = None, *, steps: int = DEFAULT_STEPS,
+        batch_size: int = DEFAULT_BATCH, lr: float | None = None, seed: int = 0, eval_every: int | None = 50,
+        progress: bool = True) -> Result:
+    """Huấn luyện `model` (đã áp phương pháp) theo công thức của `method` rồi đánh giá trên test.
+
+    name: tên hiển thị trong bảng; method: khóa trong RECIPES (mặc định = name).
+    """
+    method = require_choice("method", method or name, RECIPES)
+    set_seed(seed)
+    h = train(model, course.train, course.validation, steps=steps, batch_size=batch_size,
+              lr=lr if lr is not None else RECIPES[method]["lr"], seed=seed, eval_every=eval_every, progress=progress)
+    counts = count_parameters(model)
+    return Result(name, counts.trainable, counts.total, h.time_per_step_s, h.peak_memory_mb, h.final_accuracy,
+                  evaluate(model, course.test)["accuracy"], h)
+
+
+def base_result(course: Course) -> Result:
+    """Mô hình nền chưa tinh chỉnh (0 tham số huấn luyện): mốc dưới của mọi bảng so sánh."""
+    model = course.fresh_model()
+    return Result("mô hình nền (chưa tinh chỉnh)", 0, count_parameters(model).total, float("nan"), float("nan"),
+                  evaluate(model, course.validation)["accuracy"], evaluate(model, course.test)["accuracy"])
+
+
+def results_table(results: list[Result], full: Result | None = None, base: Result | None = None) -> str:
+    """Bảng markdown: tham số, %, thời gian/bước, bộ nhớ đỉnh, độ chính xác; so với tinh chỉnh toàn bộ nếu có."""
+    head = "| phương pháp | tham số huấn luyện | % | thời gian/bước (ms) | bộ nhớ đỉnh (MB) | acc validation | acc test |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
+    extra = full is not None and base is not None
+    if extra:
+        head += " thời gian so với toàn bộ | % phần tăng của toàn bộ |"
+        sep += "---:|---:|"
+    rows = [head, sep]
+    for r in results:
+        row = (f"| {r.name} | {r.trainable:,} | {r.percent:.3f} | {1000 * r.time_per_step_s:.1f} | "
+               f"{r.peak_memory_mb:.1f} | {r.val_accuracy:.3f} | {r.test_accuracy:.3f} |")
+        if extra:
+            gain = full.test_accuracy - base.test_accuracy
+            share = (r.test_accuracy - base.test_accuracy) / gain if gain > 0 else float("nan")
+            row += f" {r.time_per_step_s / full.time_per_step_s:.2f}× | {100 * share:.0f}% |"
+        rows.append(row)
+    return "\n".join(rows)

@@ -1,0 +1,41 @@
+"""Các hình vẽ dùng chung, nhãn tiếng Việt."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import matplotlib.pyplot as plt
+
+from .training import History
+
+
+def plot_histories(histories: Mapping[str, History], title: str = "Huấn luyện", smooth: int = 10):
+    """Hai hình cạnh nhau: mất mát huấn luyện (trung bình trượt `smooth` bước) và độ chính xác validation."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, h in histories.items():
+        k = max(1, min(smooth, len(h.loss)))
+        avg = [sum(h.loss[max(0, i - k + 1):i + 1]) / len(h.loss[max(0, i - k + 1):i + 1]) for i in range(len(h.loss))]
+        ax_loss.plot(h.steps, avg, label=name)
+        if h.eval_steps:
+            ax_acc.plot(h.eval_steps, h.eval_accuracy, marker="o", label=name)
+    ax_loss.set(xlabel="bước", ylabel="mất mát (cross-entropy)", title=f"{title}: mất mát")
+    ax_acc.set(xlabel="bước", ylabel="độ chính xác", title=f"{title}: độ chính xác validation", ylim=(0, 1.02))
+    ax_loss.legend()
+    ax_acc.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_parameter_bars(counts: Mapping[str, int], full: int, title: str = "Số tham số huấn luyện"):
+    """Cột (thang log) số tham số huấn luyện của từng cấu hình, kèm đường tinh chỉnh toàn bộ."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = list(counts)
+    ax.bar(names, [counts[n] for n in names], color="tab:blue")
+    ax.axhline(full, color="tab:red", linestyle="--", label=f"tinh chỉnh toàn bộ: {full:,}")
+    ax.set_yscale("log")
+    ax.set(ylabel="tham số huấn luyện (thang log)", title=title)
+    for i, n in enumerate(names):
+        ax.text(i, counts[n], f"{counts[n]:,}\n{100 * counts[n] / full:.2f}%", ha="center", va="bottom", fontsize=8)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

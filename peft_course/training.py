@@ -1,0 +1,183 @@
+"""Vòng huấn luyện dùng chung cho mọi bài: chỉ cập nhật tham số có requires_grad, đo thời gian và bộ nhớ."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import TaskData
+from .errors import require, require_positive_int, require_positive_number
+
+
+def set_seed(seed: int) -> None:
+    """Cố định mọi nguồn ngẫu nhiên (random, numpy, torch) để hai lần chạy cho cùng kết quả trên CPU."""
+    require(isinstance(seed, int) and seed >= 0, f"seed phải là số nguyên ≥ 0, nhận được {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class PeakMemory:
+    """Đo bộ nhớ đỉnh của một đoạn mã, tính bằng MB so với lúc bắt đầu.
+
+    GPU: torch.cuda.max_memory_allocated. CPU: một luồng phụ đọc RSS của tiến trình (/proc/self/statm)
+    mỗi mili giây; đây là bộ nhớ thật hệ điều hành cấp cho tiến trình, gồm cả bộ đệm của allocator.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_mb = float("nan")
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.001):
+            self._peak = max(self._peak, self._rss())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        elif os.path.exists("/proc/self/statm"):
+            self._start = self._peak = self._rss()
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._start) / 2**20
+        elif hasattr(self, "_thread"):
+            self._stop.set()
+            self._thread.join()
+            self.peak_mb = (max(self._peak, self._rss()) - self._start) / 2**20
+
+
+@dataclass
+class History:
+    """Nhật ký một lần huấn luyện: mất mát từng bước, điểm validation định kỳ, thời gian, bộ nhớ."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+    eval_accuracy: list[float] = field(default_factory=list)
+    trainable: int = 0
+    wall_time_s: float = 0.0
+    time_per_step_s: float = 0.0
+    peak_memory_mb: float = float("nan")
+    device: str = "cpu"
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.eval_accuracy[-1] if self.eval_accuracy else float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TaskData, batch_size: int = 256) -> dict[str, float]:
+    """Mất mát trung bình trên token nhãn và độ chính xác (argmax trên các token nhãn) của cả tập."""
+    require(isinstance(data, TaskData), f"data phải là TaskData (từ FeedbackTask.encode), nhận được {type(data).__name__}.")
+    require_positive_int("batch_size", batch_size)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        idx = slice(start, start + batch_size)
+        out = model(**data.batch(idx, device))
+        n = len(data.y[idx])
+        total_loss += out.loss.item() * n
+        correct += (data.label_logits(out.logits, idx).argmax(-1).cpu() == data.y[idx]).sum().item()
+    model.train(was_training)
+    return {"loss": total_loss / len(data), "accuracy": correct / len(data)}
+
+
+def _schedule(step: int, steps: int, warmup: int) -> float:
+    """Hệ số tốc độ học: tăng tuyến tính trong `warmup` bước, rồi giảm theo cosin về 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def train(
+    model: nn.Module,
+    train_data: TaskData,
+    val_data: TaskData | None = None,
+    *,
+    steps: int = 200,  # số bước cập nhật
+    lr: float = 1e-3,  # tốc độ học đỉnh (AdamW)
+    batch_size: int = 32,  # số ví dụ mỗi bước
+    eval_every: int | None = None,  # đánh giá validation mỗi bao nhiêu bước (None: chỉ ở cuối)
+    weight_decay: float = 0.0,  # suy giảm trọng số của AdamW
+    warmup: int = 10,  # số bước khởi động tốc độ học
+    seed: int = 0,  # seed cho thứ tự lô
+    progress: bool = True,  # hiện thanh tiến trình tqdm
+) -> History:
+    """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
+
+    Những tham số đã đóng băng không vào bộ tối ưu, nên không có trạng thái Adam và không đổi.
+    """
+    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    require(isinstance(train_data, TaskData), f"train_data phải là TaskData, nhận được {type(train_data).__name__}.")
+    require_positive_int("steps", steps)
+    require_positive_number("lr", lr)
+    require_positive_int("batch_size", batch_size, maximum=len(train_data))
+    require(eval_every is None or (isinstance(eval_every, int) and eval_every > 0),
+            f"eval_every phải là None hoặc số nguyên dương, nhận được {eval_every!r}.")
+    params = [p for p in model.parameters() if p.requires_grad]
+    require(len(params) > 0, "Mô hình không có tham số nào requires_grad=True: không có gì để huấn luyện.")
+    set_seed(seed)
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, steps, min(warmup, steps)))
+    gen = torch.Generator().manual_seed(seed)
+    hist = History(trainable=sum(p.numel() for p in params), device=str(device))
+    model.train()
+    order = torch.randperm(len(train_data), generator=gen)
+    cursor = 0
+    start, eval_time = time.perf_counter(), 0.0
+    with PeakMemory(device) as mem:
+        for step in tqdm(range(1, steps + 1), disable=not progress, desc="huấn luyện", leave=False):
+            if cursor + batch_size > len(order):
+                order, cursor = torch.randperm(len(train_data), generator=gen), 0
+            idx = order[cursor:cursor + batch_size]
+            cursor += batch_size
+            loss = model(**train_data.batch(idx, device)).loss
+            loss.backward()
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            hist.steps.append(step)
+            hist.loss.append(loss.item())
+            if val_data is not None and ((eval_every and step % eval_every == 0) or step == steps):
+                t_eval = time.perf_counter()
+                m = evaluate(model, val_data)
+                eval_time += time.perf_counter() - t_eval
+                hist.eval_steps.append(step)
+                hist.eval_loss.append(m["loss"])
+                hist.eval_accuracy.append(m["accuracy"])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    hist.wall_time_s = time.perf_counter() - start
+    hist.time_per_step_s = (hist.wall_time_s - eval_time) / steps  # không tính thời gian đánh giá
+    hist.peak_memory_mb = mem.peak_mb
+    model.eval()
+    return hist
