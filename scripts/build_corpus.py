@@ -9,13 +9,15 @@ Kết quả (UTF-8, NFC, mỗi dòng một đoạn) nằm trong OUT/:
   sources.json      – phiên bản, giấy phép và thống kê của từng gói.
 Chạy lại nhiều lần cho cùng kết quả; tệp .deb đã tải được dùng lại.
 """
-import argparse, gettext, html, json, re, subprocess, sys, unicodedata, zipfile
+import argparse, gettext, html, json, re, shutil, subprocess, unicodedata, zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+# Xếp theo tên để thứ tự khử trùng lặp luôn cố định.
 TRAIN = ["firefox-esr-l10n-vi", "libreoffice-help-vi", "libreoffice-l10n-vi",
          "maint-guide-vi", "thunderbird-l10n-vi"]
 UNSEEN = ["installation-guide-amd64"]
+REPO = Path(__file__).resolve().parent.parent
 BLOCK_TAGS = {"p", "div", "li", "td", "th", "dt", "dd", "h1", "h2", "h3", "h4", "h5",
               "h6", "br", "tr", "table", "ul", "ol", "dl", "blockquote", "caption", "hr"}
 SKIP_TAGS = {"head", "script", "style", "pre", "noscript", "footer"}
@@ -37,8 +39,6 @@ def _vi_only_letters():
 VI_ONLY = _vi_only_letters()
 
 
-# ---------- Tải và giải nén gói ----------
-
 def fetch_deb(name, debs):
     """Tải NAME_*.deb vào thư mục debs (dùng lại tệp đã có); chạy apt-get update nếu cần."""
     found = sorted(debs.glob(f"{name}_*.deb"))
@@ -53,8 +53,9 @@ def fetch_deb(name, debs):
 def unpack_deb(deb, dest):
     """Giải nén gói bằng dpkg-deb -x (bỏ qua nếu đã giải nén xong trước đó)."""
     marker = dest / ".unpacked"
-    if not marker.exists():
-        dest.mkdir(parents=True, exist_ok=True)
+    if not marker.exists() or marker.read_text() != deb.name:
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
         marker.write_text(deb.name)
 
@@ -74,11 +75,10 @@ def read_license(root, name):
             if found:
                 return found.group(1).strip()
     if re.search(r"GNU GPL, version 2|GPL-2", text):
-        return "GPL-2.0" + ("-or-later" if re.search(r"or \(?at your option\)? any later", text) else "")
+        later = re.search(r"or \(?at your option\)? any later", text)
+        return "GPL-2.0-or-later" if later else "GPL-2.0"
     return "UNKNOWN"
 
-
-# ---------- Trích văn bản thô từ từng định dạng ----------
 
 class BlockText(HTMLParser):
     """Gom chữ HTML theo khối; bỏ phần đầu, mã, chân trang và biến thể ẩn (trừ mặc định)."""
@@ -89,7 +89,7 @@ class BlockText(HTMLParser):
 
     def flush(self):
         self.blocks.append("".join(self.buf))
-        self.buf = []
+        self.buf.clear()
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -145,15 +145,10 @@ def ftl_values(text, terms):
             for v in joined]
 
 
-def ftl_terms(text):
-    """Các thuật ngữ Fluent đơn giản (-brand-short-name = Firefox) để thay vào chỗ giữ chỗ."""
-    return dict(re.findall(r"^(-[\w-]+)\s*=\s*([^{}\n]+?)\s*$", text, re.M))
-
-
 def properties_values(text):
     """Giá trị của tệp .properties (giải mã \\uXXXX, tách dạng số nhiều bằng ';')."""
     values = []
-    for key, value in re.findall(r"^\s*([^#!\s][^=:]*?)\s*[=:]\s*(.*)$", text, re.M):
+    for value in re.findall(r"^\s*[^#!\s][^=:]*?\s*[=:]\s*(.*)$", text, re.M):
         value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
         values.extend(value.replace("\\n", "\n").split(";"))
     return values
@@ -171,7 +166,8 @@ def xpi_texts(xpi):
     with zipfile.ZipFile(xpi) as zf:
         members = sorted(n for n in zf.namelist() if n.endswith((".ftl", ".properties", ".dtd")))
         files = {n: zf.read(n).decode("utf-8", errors="replace") for n in members}
-    terms = {k: v for n, t in files.items() if n.endswith(".ftl") for k, v in ftl_terms(t).items()}
+    terms = {k: v for n, t in files.items() if n.endswith(".ftl")  # -brand-short-name = Firefox
+             for k, v in re.findall(r"^(-[\w-]+)\s*=\s*([^{}\n]+?)\s*$", t, re.M)}
     entities = {k: v for n, t in files.items() if n.endswith(".dtd")
                 for k, v in re.findall(r"<!ENTITY\s+(\S+)\s+\"([^\"&]*)\"\s*>", t)}
     for name, text in files.items():
@@ -191,36 +187,36 @@ def mo_texts(path):
 
 
 def strip_ui_markup(text):
-    """Bỏ giữ chỗ ({ $x }, %S, %1$s, $(ARG1), &thực_thể;), thẻ HTML và phím tắt '~'."""
+    """Bỏ giữ chỗ ({ $x }, %S, %1$s, $(ARG1), $1, %TÊN%, &thực_thể;), thẻ HTML, phím tắt ~ và &."""
     text = html.unescape(text.replace("%PRODUCTNAME", "LibreOffice"))
     text = re.sub(r"<[^>]*>|\{[^{}]*\}|&[\w.#-]+;", " ", text)
-    text = re.sub(r"%(\d+\$)?[sSdDuUf@]|%\d+|\$\(\w+\)|\$[\w-]+\$|#\d+|%[A-Z]+\b", " ", text)
-    return re.sub(r"~(?=\w)", "", text).replace("&&", "&")
+    text = re.sub(r"%(\d+\$)?[sSdDuUf@]|%\w+%|%[A-Z_]{2,}|%\d+|\$\(\w+\)|\$[\w-]+\$|\$\d+|#\d+",
+                  " ", text)
+    text = re.sub(r"[~&](?=\w)", "", text)
+    text = re.sub(r"\(\s*\)|“\s*”|‘\s*’|«\s*»|\"\s*\"|'\s*'", " ", text)
+    return re.sub(r"[ \t]+([,.;:!?…])", r"\1", text)
 
 
 def raw_texts(name, root):
-    """Văn bản thô của một gói, theo thứ tự tệp đã sắp xếp cố định."""
-    if name == "libreoffice-help-vi":
-        for path in sorted((root / "usr/share/libreoffice/help/vi").rglob("*.html")):
+    """Văn bản thô của một gói (mỗi phần tử là một khối/chuỗi), theo thứ tự tệp cố định."""
+    html_dirs = {"libreoffice-help-vi": ("usr/share/libreoffice/help/vi", "*.html"),
+                 "maint-guide-vi": ("usr/share/doc/maint-guide-vi/html", "*.vi.html"),
+                 UNSEEN[0]: (f"usr/share/doc/{UNSEEN[0]}/vi", "*.html")}
+    if name in html_dirs:
+        folder, pattern = html_dirs[name]
+        for path in sorted((root / folder).rglob(pattern)):
             yield from html_blocks(path)
-    elif name == "maint-guide-vi":
-        for path in sorted(root.rglob("*.vi.html")):
-            yield from html_blocks(path)
-    elif name.startswith("installation-guide"):
-        for path in sorted((root / "usr/share/doc" / name / "vi").glob("*.html")):
-            yield from html_blocks(path)
-    elif name == "libreoffice-l10n-vi":
-        for path in sorted(root.rglob("*.mo")):
-            yield from (strip_ui_markup(t) for t in mo_texts(path))
-    else:
-        for xpi in sorted(root.rglob("*.xpi")):
-            yield from (strip_ui_markup(t) for t in xpi_texts(xpi))
+        return
+    texts = ((t for p in sorted(root.rglob("*.mo")) for t in mo_texts(p))
+             if name == "libreoffice-l10n-vi" else
+             (t for x in sorted(root.rglob("*.xpi")) for t in xpi_texts(x)))
+    for text in texts:
+        yield from strip_ui_markup(text).split("\n")
 
-
-# ---------- Tách đoạn và lọc ----------
 
 def normalise(text):
     """Chuẩn hoá NFC và gộp mọi khoảng trắng thành một dấu cách."""
+    text = text.replace("$[officename]", "LibreOffice")
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
@@ -247,16 +243,20 @@ def is_clean_vietnamese(segment):
     return sum(map(has_diacritic, words)) >= 0.3 * len(words) and not looks_like_code(segment)
 
 
+def drop_foreign_sentences(segment):
+    """Bỏ những câu chưa dịch (>= 4 từ mà không từ nào có dấu) nằm lẫn trong một đoạn."""
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z\"“(«])", segment)
+    keep = (s for s in sentences if len(s.split()) < 4 or any(map(has_diacritic, s.split())))
+    return " ".join(keep)
+
+
 def segments(name, root):
-    """Các đoạn sạch (chưa khử trùng lặp) của một gói: mỗi khối/chuỗi tách theo dòng."""
+    """Các đoạn sạch (chưa khử trùng lặp) của một gói."""
     for raw in raw_texts(name, root):
-        for piece in raw.split("\n") if "\n" in raw and name.endswith("l10n-vi") else [raw]:
-            segment = normalise(piece)
-            if is_clean_vietnamese(segment):
-                yield segment
+        segment = drop_foreign_sentences(normalise(raw))
+        if is_clean_vietnamese(segment):
+            yield segment
 
-
-# ---------- Chương trình chính ----------
 
 def build_source(name, role, workdir, seen):
     """Tải, giải nén, trích và khử trùng lặp một gói; trả về (các đoạn giữ lại, thông tin)."""
@@ -279,22 +279,17 @@ def build_source(name, role, workdir, seen):
 def main():
     """Dựng toàn bộ kho văn bản, ghi tệp kết quả và in bảng tóm tắt."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("work/corpus"))
-    ap.add_argument("--workdir", type=Path, default=Path("work"))
+    ap.add_argument("--out", type=Path, default=REPO / "work/corpus")
+    ap.add_argument("--workdir", type=Path, default=REPO / "work")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    seen, train, infos = set(), [], []
-    for name in TRAIN:
-        kept, info = build_source(name, "train", args.workdir, seen)
-        train += kept
+    seen, texts, infos = set(), {"train": [], "unseen": []}, []
+    for name, role in [(n, "train") for n in TRAIN] + [(n, "unseen") for n in UNSEEN]:
+        kept, info = build_source(name, role, args.workdir, seen)
+        texts[role] += kept
         infos.append(info)
-    unseen = []
-    for name in UNSEEN:
-        kept, info = build_source(name, "unseen", args.workdir, seen)
-        unseen += kept
-        infos.append(info)
-    (args.out / "debian_train.txt").write_text("".join(s + "\n" for s in train), encoding="utf-8")
-    (args.out / "unseen.txt").write_text("".join(s + "\n" for s in unseen), encoding="utf-8")
+    for role, filename in [("train", "debian_train.txt"), ("unseen", "unseen.txt")]:
+        (args.out / filename).write_text("".join(s + "\n" for s in texts[role]), encoding="utf-8")
     (args.out / "sources.json").write_text(json.dumps(infos, ensure_ascii=False, indent=2) + "\n",
                                            encoding="utf-8")
     print(f"{'gói':28} {'vai trò':7} {'giấy phép':26} {'đoạn':>7} {'từ':>8} {'byte':>9}")
@@ -302,7 +297,7 @@ def main():
         print(f"{i['name']:28} {i['role']:7} {i['license'][:26]:26} {i['segments']:>7} "
               f"{i['words']:>8} {i['bytes']:>9}")
         if i["role"] == "train" and not re.match(r"(MPL-2\.0|MIT)\b", i["license"]):
-            print(f"  CẢNH BÁO: giấy phép của {i['name']} không phải MPL-2.0/MIT", file=sys.stderr)
+            print(f"  CẢNH BÁO: giấy phép của {i['name']} không phải MPL-2.0/MIT")
     train_mb = sum(i["bytes"] for i in infos if i["role"] == "train") / 1e6
     print(f"Tổng văn bản huấn luyện: {train_mb:.2f} MB")
 
