@@ -6,29 +6,34 @@ bài, rồi `run(...)` để huấn luyện theo công thức chung và nhận m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from .data import FeedbackTask, TaskData, load_feedback
 from .errors import require_choice
-from .model import load_base_model, pick_device
+from .model import PACKAGED_MODEL, load_base_model, pick_device
 from .params import count_parameters
 from .training import History, evaluate, set_seed, train
 
 # Công thức huấn luyện theo phương pháp: cùng số bước và lô; tốc độ học chọn trên tập validation
 # (PEFT thường cần tốc độ học cao hơn nhiều so với tinh chỉnh toàn bộ).
+# Các bài học có thể tinh chỉnh lại tốc độ học của phương pháp mình (chọn theo acc validation).
 RECIPES: dict[str, dict] = {
-    "full": {"lr": 1e-3},
+    "full": {"lr": 3e-4},
     "bitfit": {"lr": 1e-2},
-    "adapter": {"lr": 5e-3},
-    "lora": {"lr": 1e-2},
-    "dora": {"lr": 1e-2},
+    "adapter": {"lr": 3e-3},
+    "lora": {"lr": 1e-3},
+    "dora": {"lr": 1e-3},
     "prefix": {"lr": 1e-2},
     "prompt": {"lr": 3e-2},
 }
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 150
 DEFAULT_BATCH = 32
 
 
@@ -109,11 +114,44 @@ def results_table(results: list[Result], full: Result | None = None, base: Resul
         sep += "---:|---:|"
     rows = [head, sep]
     for r in results:
-        row = (f"| {r.name} | {r.trainable:,} | {r.percent:.3f} | {1000 * r.time_per_step_s:.1f} | "
-               f"{r.peak_memory_mb:.1f} | {r.val_accuracy:.3f} | {r.test_accuracy:.3f} |")
+        ms, mb = 1000 * r.time_per_step_s, r.peak_memory_mb
+        row = (f"| {r.name} | {r.trainable:,} | {r.percent:.3f} | {'–' if ms != ms else f'{ms:.1f}'} | "
+               f"{'–' if mb != mb else f'{mb:.1f}'} | {r.val_accuracy:.3f} | {r.test_accuracy:.3f} |")
         if extra:
             gain = full.test_accuracy - base.test_accuracy
             share = (r.test_accuracy - base.test_accuracy) / gain if gain > 0 else float("nan")
-            row += f" {r.time_per_step_s / full.time_per_step_s:.2f}× | {100 * share:.0f}% |"
+            ratio = r.time_per_step_s / full.time_per_step_s
+            row += f" {'–' if ratio != ratio else f'{ratio:.2f}×'} | {100 * share:.0f}% |"
         rows.append(row)
     return "\n".join(rows)
+
+
+def _cache_file(course: Course, steps: int, seed: int) -> Path:
+    """Tệp bộ đệm của mốc tinh chỉnh toàn bộ, khóa theo trọng số, công thức, thiết bị và phiên bản."""
+    import transformers
+
+    from . import __version__
+
+    weights = Path(course.name_or_path or PACKAGED_MODEL) / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.exists() else str(course.name_or_path)
+    key = json.dumps([digest, RECIPES["full"], steps, DEFAULT_BATCH, seed, course.device.type, torch.__version__,
+                      transformers.__version__, __version__])
+    root = Path(os.environ.get("PEFT_COURSE_CACHE", Path.home() / ".cache" / "peft_course"))
+    return root / f"full-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+def full_baseline(course: Course, steps: int = DEFAULT_STEPS, seed: int = 0, refresh: bool = False) -> Result:
+    """Kết quả tinh chỉnh toàn bộ (bài 0) để các bài sau so sánh.
+
+    Huấn luyện một lần rồi lưu vào ~/.cache/peft_course (hoặc $PEFT_COURSE_CACHE); các bài sau đọc lại
+    thay vì huấn luyện lại. Khóa bộ đệm gồm mã băm trọng số, công thức, thiết bị và phiên bản thư viện,
+    nên đổi bất kỳ thứ gì trong đó là huấn luyện lại. refresh=True: luôn huấn luyện lại.
+    """
+    path = _cache_file(course, steps, seed)
+    if path.exists() and not refresh:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Result(**{**data, "history": History(**data["history"])})
+    result = run(course, "tinh chỉnh toàn bộ", course.fresh_model(), "full", steps=steps, seed=seed, progress=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(result)), encoding="utf-8")
+    return result

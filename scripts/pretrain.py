@@ -79,7 +79,7 @@ def main() -> None:
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--block", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
