@@ -25,7 +25,8 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    kind = torch.device(device).type if isinstance(device, (str, torch.device)) else device
+    require(isinstance(device, (str, torch.device)), f"device phải là chuỗi hoặc torch.device, nhận được {device!r}.")
+    kind = device.type if isinstance(device, torch.device) else device.split(":")[0]
     require_choice("device", kind, ["cpu", "cuda", "mps"])
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}

@@ -79,12 +79,13 @@ def main() -> None:
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--block", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="1 luồng: kết quả không phụ thuộc số nhân của máy")
     args = p.parse_args()
     torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     corpus = Path(args.corpus)
     lines = read_lines(corpus / "debian_train.txt") + read_lines(corpus / "domain.txt")
     train_lines = [line for line in lines if not is_validation(line)]
@@ -106,6 +107,7 @@ def main() -> None:
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
+    val_history: dict[int, float] = {}
     for step in range(1, args.steps + 1):
         x = train[torch.randint(len(train), (args.batch,), generator=gen)]
         loss = model(input_ids=x, labels=x).loss
@@ -117,15 +119,17 @@ def main() -> None:
         if step % 100 == 0:
             rate = step * x.numel() / (time.time() - t0)
             print(f"step {step} loss {loss.item():.3f} {rate:,.0f} tok/s", flush=True)
-        if step % 1000 == 0 or step == args.steps:
-            print(f"step {step} val ppl {perplexity(model, val):.2f}", flush=True)
+        if step % 500 == 0 or step == args.steps:
+            val_history[step] = round(perplexity(model, val), 2)
+            print(f"step {step} val ppl {val_history[step]}", flush=True)
     out = Path(args.out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     stats = {"steps": args.steps, "tokens_seen": args.steps * args.batch * args.block,
              "train_tokens": train.numel(), "val_tokens": val.numel(),
              "train_seconds": round(time.time() - t0), "parameters": model.num_parameters(),
-             "lr": args.lr, "batch": args.batch, "block": args.block, "seed": args.seed}
+             "lr": args.lr, "batch": args.batch, "block": args.block, "seed": args.seed,
+             "threads": args.threads, "val_ppl": val_history}
     (out.parent / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     print(json.dumps(stats), flush=True)
 

@@ -11,6 +11,27 @@ import torch  # noqa: E402
 
 torch.set_num_threads(2)
 
+from peft_course.errors import CourseError  # noqa: E402
+
+# Đếm mọi đầu vào sai mà bộ kiểm thử đã thử: mỗi CourseError được tạo ra là một lần bị từ chối.
+BAD_INPUT_MESSAGES: list[str] = []
+_original_init = CourseError.__init__
+
+
+def _counting_init(self, *args, **kwargs):
+    BAD_INPUT_MESSAGES.append(str(args[0]) if args else "")
+    _original_init(self, *args, **kwargs)
+
+
+CourseError.__init__ = _counting_init
+
+
+def pytest_terminal_summary(terminalreporter):
+    """In số đầu vào sai đã thử (số thông báo lỗi khác nhau) ở cuối lần chạy."""
+    distinct = len(set(BAD_INPUT_MESSAGES))
+    terminalreporter.write_line(f"Đầu vào sai đã thử: {distinct} trường hợp khác nhau "
+                                f"({len(BAD_INPUT_MESSAGES)} lần CourseError), mỗi trường hợp có thông báo tiếng Việt.")
+
 
 @pytest.fixture(scope="session")
 def base():
