@@ -52,6 +52,11 @@ def main() -> None:
     DEST.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         shutil.copy(src / name, DEST / name)
+    # Lớp tokenizer có ở mọi phiên bản transformers (5.x gọi nó là alias của TokenizersBackend).
+    tok_cfg = json.loads((DEST / "tokenizer_config.json").read_text())
+    tok_cfg.pop("backend", None)
+    tok_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (DEST / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2) + "\n")
     tok = AutoTokenizer.from_pretrained(DEST)
     model = AutoModelForCausalLM.from_pretrained(DEST).eval()
     lines = read_lines(corpus / "debian_train.txt") + read_lines(corpus / "domain.txt")
@@ -121,8 +126,10 @@ MPL-2.0 / GPL-2.0+; xem `LICENSE` của kho cho phần mã và nội dung.
 
 ## Huấn luyện
 {stats['steps']:,} bước, lô {stats['batch']} × {stats['block']} token, AdamW (lr {stats['lr']}, cosin),
-seed {stats['seed']}: đã thấy {stats['tokens_seen']:,} token (kho train có {stats['train_tokens']:,} token),
-mất {stats['train_seconds'] / 60:.0f} phút trên 2 nhân CPU.
+seed {stats['seed']}, {stats['threads']} luồng CPU: đã thấy {stats['tokens_seen']:,} token (kho train có
+{stats['train_tokens']:,} token, tức khoảng {stats['tokens_seen'] / stats['train_tokens']:.1f} lượt), mất
+{stats['train_seconds'] / 60:.0f} phút (máy dùng chung với việc khác). Perplexity validation theo bước:
+{', '.join(f"bước {k}: {v}" for k, v in stats['val_ppl'].items())}.
 
 ## Perplexity (đo bởi `scripts/package_model.py`)
 Các mô hình n-gram dùng cùng tokenizer, học trên phần train, làm trơn add-k với k = {k} (chọn trên validation).
