@@ -29,8 +29,8 @@ RECIPES: dict[str, dict] = {
     "bitfit": {"lr": 1e-2},
     "adapter": {"lr": 3e-3},
     "lora": {"lr": 1e-3},
-    "dora": {"lr": 1e-3},
-    "prefix": {"lr": 1e-2},
+    "dora": {"lr": 3e-3},
+    "prefix": {"lr": 3e-2},
     "prompt": {"lr": 3e-2},
 }
 DEFAULT_STEPS = 150

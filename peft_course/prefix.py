@@ -1,0 +1,307 @@
+"""Prefix tuning (Li & Liang 2021) và prompt tuning (Lester et al. 2021), xây từ đầu cho GPT-2.
+
+Prefix tuning học, ở mỗi lớp, k vector khóa và k vector giá trị ảo: $K' = [P_K; K]$, $V' = [P_V; V]$.
+Mỗi token thật chú ý thêm tới k vị trí ảo ấy; ngoài chúng ra không tham số nào được huấn luyện.
+
+Điểm móc (hook) được chọn: một *hàm attention* đăng ký qua `transformers.AttentionInterface` (API công
+khai để thay phép tính attention). Hàm này nhận Q, K, V *sau khi* bộ đệm (cache) của thư viện đã được cập
+nhật, nên bộ đệm chỉ chứa token thật; tiền tố được nối vào ngay trước softmax ở mọi lần gọi: huấn luyện
+(không bộ đệm), forward đầy đủ, và từng bước của `generate` có bộ đệm. Ta không dựa vào hình dạng hay
+kiểu của đối tượng bộ đệm (thứ đã đổi nhiều lần giữa các phiên bản transformers/peft).
+
+Vị trí của token thật bắt đầu từ k (như peft và mã gốc của Li & Liang, nơi tiền tố nằm trong
+`past_key_values`): một móc trên `transformer.wpe` cộng k vào position_ids. Vì vậy k + độ dài chuỗi
+không được vượt `n_positions`.
+
+Prompt tuning chỉ học k vector ở đầu vào (k·d tham số). Vì mặt nạ nhân quả, token ảo ở đầu không bao giờ
+nhìn thấy token thật, nên khóa/giá trị của chúng ở mọi lớp chỉ phụ thuộc vào k vector ấy: prompt tuning
+chính là prefix tuning với tiền tố do mạng đóng băng sinh ra. Ta cài nó bằng đúng cơ chế ở trên.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import CourseError, require, require_positive_int
+
+ATTN_NAME = "peft_course_prefix"  # tên hàm attention đăng ký với transformers
+
+
+@dataclass
+class PrefixConfig:
+    """Cấu hình prefix tuning."""
+
+    num_virtual_tokens: int = 10  # k: số token ảo (số cặp khóa/giá trị học được ở mỗi lớp)
+    reparameterize: bool = False  # True: sinh tiền tố bằng Embedding(k, d) → Linear(d, h) → tanh → Linear(h, 2·L·d)
+    hidden: int = 192  # h: bề rộng lớp ẩn của MLP tái tham số hóa (chỉ dùng khi reparameterize=True)
+    init_std: float = 0.5  # độ lệch chuẩn khởi tạo ngẫu nhiên của tiền tố (khi không có init_token_ids)
+    init_token_ids: list[int] | None = None  # khởi tạo từ khóa/giá trị của các từ thật này (lặp lại cho đủ k)
+
+    def __post_init__(self) -> None:
+        require_positive_int("num_virtual_tokens", self.num_virtual_tokens)
+        require(isinstance(self.reparameterize, bool), f"reparameterize phải là True/False, nhận được {self.reparameterize!r}.")
+        require_positive_int("hidden", self.hidden)
+        ids = self.init_token_ids
+        require(ids is None or (len(ids) > 0 and all(isinstance(i, int) and i >= 0 for i in ids)),
+                f"init_token_ids phải là None hoặc danh sách id token (số nguyên ≥ 0) không rỗng, nhận được {ids!r}.")
+
+
+@dataclass
+class PromptConfig:
+    """Cấu hình prompt tuning: k token ảo chỉ ở lớp embedding đầu vào."""
+
+    num_virtual_tokens: int = 10  # k: số token ảo, mỗi token là một vector d chiều học được
+    init_token_ids: list[int] | None = None  # khởi tạo bằng embedding của các từ thật này (None: k từ đầu từ vựng)
+
+    def __post_init__(self) -> None:
+        require_positive_int("num_virtual_tokens", self.num_virtual_tokens)
+        ids = self.init_token_ids
+        require(ids is None or (len(ids) > 0 and all(isinstance(i, int) and i >= 0 for i in ids)),
+                f"init_token_ids phải là None hoặc danh sách id token (số nguyên ≥ 0) không rỗng, nhận được {ids!r}.")
+
+
+def _shape(model: nn.Module) -> tuple[int, int, int, int]:
+    """(L, H, d, n_positions) của một GPT-2 của transformers; báo lỗi nếu không phải GPT-2."""
+    t = getattr(model, "transformer", None)
+    require(t is not None and hasattr(t, "h") and hasattr(t, "wpe"),
+            f"Mô hình {type(model).__name__} không có transformer.h và transformer.wpe: bài này chỉ hỗ trợ GPT-2.")
+    c = model.config
+    return c.n_layer, c.n_head, c.n_embd, c.n_positions
+
+
+class Prefix(nn.Module):
+    """Bảng tiền tố P có dạng (k, 2·L·d), cùng bố cục với `prompt_embeddings` của peft.
+
+    Cột được xếp theo (lớp, khóa/giá trị, đầu, chiều đầu): lớp l dùng khóa P[:, l, 0] và giá trị P[:, l, 1].
+    """
+
+    def __init__(self, k: int, num_layers: int, num_heads: int, d: int, reparameterize: bool = False,
+                 hidden: int = 192, init_std: float = 0.5) -> None:
+        super().__init__()
+        self.k, self.num_layers, self.num_heads, self.d = k, num_layers, num_heads, d
+        if reparameterize:
+            self.embedding = nn.Embedding(k, d)
+            self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 2 * num_layers * d))
+        else:
+            self.weight = nn.Parameter(torch.randn(k, 2 * num_layers * d) * init_std)
+
+    @property
+    def reparameterized(self) -> bool:
+        return hasattr(self, "mlp")
+
+    def table(self) -> torch.Tensor:
+        """Tiền tố (k, 2·L·d): chính tham số, hoặc đầu ra của MLP khi tái tham số hóa."""
+        return self.mlp(self.embedding.weight) if self.reparameterized else self.weight
+
+    def layer_kv(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Khóa và giá trị ảo của lớp `layer`, mỗi cái có dạng (H, k, d/H)."""
+        p = self.table().view(self.k, self.num_layers, 2, self.num_heads, self.d // self.num_heads)[:, layer]
+        return p[:, 0].transpose(0, 1), p[:, 1].transpose(0, 1)
+
+    @torch.no_grad()
+    def init_from(self, kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Đặt bảng tiền tố bằng khóa/giá trị có sẵn (mỗi lớp (K, V) dạng (H, k, d/H)), ví dụ của từ thật."""
+        require(not self.reparameterized, "init_from chỉ dùng cho tiền tố không tái tham số hóa.")
+        table = torch.stack([torch.stack([key.transpose(0, 1), value.transpose(0, 1)], 1) for key, value in kv], 1)
+        self.weight.copy_(table.reshape(self.k, -1))
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """Tính một lần bảng tiền tố cuối cùng rồi bỏ Embedding và MLP: chỉ k·2·L·d số còn lại."""
+        if self.reparameterized:
+            table = self.table().detach().clone()
+            del self.mlp, self.embedding
+            self.weight = nn.Parameter(table)
+
+
+def frozen_kv(transformer: nn.Module, embeddings: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Chạy các khối GPT-2 đóng băng trên k vector đầu vào (vị trí 0…k-1, nhân quả).
+
+    Trả về, cho mỗi lớp, (K, V) dạng (H, k, d/H): đúng những gì token thật phía sau sẽ chú ý tới.
+    """
+    t, k = transformer, embeddings.shape[0]
+    h = t.drop(embeddings + t.wpe.weight[:k])  # đọc thẳng bảng vị trí: không qua móc dịch vị trí
+    out = []
+    for block in t.h:
+        attn = block.attn
+        q, key, value = (x.view(k, attn.num_heads, attn.head_dim).transpose(0, 1)
+                         for x in attn.c_attn(block.ln_1(h)).split(attn.embed_dim, dim=-1))
+        out.append((key, value))
+        a = F.scaled_dot_product_attention(q, key, value, is_causal=True, scale=attn.scaling)
+        h = h + attn.c_proj(a.transpose(0, 1).reshape(k, attn.embed_dim))
+        h = h + block.mlp(block.ln_2(h))
+    return out
+
+
+class Prompt(nn.Module):
+    """k vector đầu vào học được (prompt tuning) và khóa/giá trị mà GPT-2 đóng băng tính cho chúng.
+
+    Khóa/giá trị được tính lại một lần mỗi lượt forward (móc trước `transformer`), rồi mỗi lớp đọc phần của mình.
+    """
+
+    def __init__(self, model: nn.Module, k: int, init_token_ids: list[int] | None = None) -> None:
+        super().__init__()
+        self.k = k
+        # Khởi tạo bằng embedding của từ thật (mặc định: k token sau vài token đặc biệt đầu từ vựng).
+        ids = init_token_ids or list(range(10, 10 + k))
+        self.embedding = nn.Parameter(model.transformer.wte.weight[[ids[i % len(ids)] for i in range(k)]].detach().clone())
+        self.__dict__["transformer"] = model.transformer  # tham chiếu thường, không đăng ký là mô-đun con
+        self._kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def virtual_kv(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Khóa/giá trị của k token ảo ở mọi lớp, do GPT-2 đóng băng tính."""
+        return frozen_kv(self.transformer, self.embedding)
+
+    def layer_kv(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Khóa và giá trị ảo của lớp `layer` trong lượt forward hiện tại."""
+        return (self._kv or self.virtual_kv())[layer]
+
+
+def extend_mask(mask: torch.Tensor | None, k: int, q_len: int, kv_len: int, device: torch.device) -> torch.Tensor:
+    """Nối k cột "được chú ý" vào trước mặt nạ attention, giữ đúng định dạng mặt nạ nhận được.
+
+    mask có thể là None (transformers bỏ mặt nạ khi chỉ cần nhân quả, không đệm), bool (True = được chú ý)
+    hoặc số thực cộng vào điểm (0 = được chú ý). Câu hỏi thứ i là token thứ kv_len - q_len + i.
+    """
+    if mask is None:
+        mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=device).tril(kv_len - q_len)[None, None]
+    ones = torch.ones(*mask.shape[:-1], k, dtype=mask.dtype, device=mask.device)
+    return torch.cat([ones if mask.dtype == torch.bool else ones * 0, mask], dim=-1)
+
+
+def prefix_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                     **kwargs) -> tuple[torch.Tensor, None]:
+    """softmax(Q [P_K; K]ᵀ · scale + mặt nạ) [P_V; V] cho mỗi đầu; query/key/value dạng (b, H, T, d/H).
+
+    Lớp không có tiền tố (thuộc tính `prefix_kv` vắng) được tính như attention thường.
+    """
+    b, _, q_len, _ = query.shape
+    kv_len = key.shape[2]
+    source = getattr(module, "prefix_kv", None)
+    if source is None:
+        if attention_mask is None:
+            attention_mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
+        return out.transpose(1, 2).contiguous(), None
+    pk, pv = source()
+    k = pk.shape[1]
+    key = torch.cat([pk.to(key.dtype).expand(b, -1, -1, -1), key], dim=2)
+    value = torch.cat([pv.to(value.dtype).expand(b, -1, -1, -1), value], dim=2)
+    mask = extend_mask(attention_mask, k, q_len, kv_len, query.device)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, scale=scaling)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register_attention() -> None:
+    """Đăng ký hàm attention (và cách tạo mặt nạ như sdpa) dưới tên ATTN_NAME; gọi nhiều lần vô hại."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTN_NAME, prefix_attention)
+    try:  # transformers ≥ 4.53 tạo mặt nạ theo tên hàm attention; bản cũ hơn tự đưa mặt nạ số thực
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return
+    AttentionMaskInterface.register(ATTN_NAME, sdpa_mask)
+
+
+def _shift_positions(model: nn.Module, k: int, n_positions: int):
+    """Móc trước wpe: vị trí token thật = k + vị trí gốc; báo lỗi nếu vượt n_positions hoặc tiền tố bị tắt."""
+
+    def hook(module: nn.Module, args: tuple) -> tuple:
+        positions = args[0] + k
+        if model.config._attn_implementation != ATTN_NAME:
+            raise CourseError(f"attn_implementation đã bị đổi thành {model.config._attn_implementation!r}: tiền tố sẽ "
+                              f"bị bỏ qua. Hãy giữ {ATTN_NAME!r} (do apply_prefix/apply_prompt đặt).")
+        if positions.numel() and int(positions.max()) >= n_positions:
+            raise CourseError(f"Chuỗi dài {int(args[0].max()) + 1} token cộng {k} token ảo = {int(positions.max()) + 1} "
+                              f"vượt n_positions = {n_positions} của mô hình: chuỗi thật tối đa {n_positions - k} token.")
+        return (positions, *args[1:])
+
+    return model.transformer.wpe.register_forward_pre_hook(hook)
+
+
+def _install(model: nn.Module, source: nn.Module, k: int, n_positions: int, name: str) -> list[str]:
+    """Phần chung của apply_prefix/apply_prompt: đóng băng, gắn nguồn tiền tố vào từng attention, móc vị trí."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.add_module(name, source)  # tham số của nguồn tiền tố nằm trong mô hình (được đếm, được lưu)
+    _register_attention()
+    model.set_attn_implementation(ATTN_NAME)
+    changed = []
+    for i, block in enumerate(model.transformer.h):
+        block.attn.__dict__["prefix_kv"] = functools.partial(source.layer_kv, i)  # hàm, không phải mô-đun con
+        changed.append(f"transformer.h.{i}.attn")
+    _shift_positions(model, k, n_positions)
+    return changed + ["transformer.wpe"]
+
+
+def _check_fresh(model: nn.Module, k: int) -> tuple[int, int, int, int]:
+    L, H, d, n_positions = _shape(model)
+    require(not any(hasattr(b.attn, "prefix_kv") for b in model.transformer.h),
+            "Mô hình đã có token ảo (apply_prefix hoặc apply_prompt đã được gọi): hãy áp lên một mô hình nền mới.")
+    require_positive_int("num_virtual_tokens", k, maximum=n_positions - 1)
+    return L, H, d, n_positions
+
+
+def apply_prefix(model: nn.Module, config: PrefixConfig) -> list[str]:
+    """Thêm prefix tuning vào GPT-2 tại chỗ: đóng băng mọi trọng số nền, chỉ bảng tiền tố (hoặc MLP) học.
+
+    Trả về tên các mô-đun bị đổi (các attention và wpe). Mô hình có thêm mô-đun con `prefix`.
+    """
+    require(isinstance(config, PrefixConfig), f"config phải là PrefixConfig, nhận được {type(config).__name__}.")
+    L, H, d, n_positions = _check_fresh(model, config.num_virtual_tokens)
+    k, wte = config.num_virtual_tokens, model.transformer.wte.weight
+    ids = config.init_token_ids
+    if ids is not None:
+        require(max(ids) < wte.shape[0], f"init_token_ids có id {max(ids)} ngoài từ vựng (0 … {wte.shape[0] - 1}).")
+        ids = torch.tensor([ids[i % len(ids)] for i in range(k)], device=wte.device)  # lặp lại cho đủ k
+    prefix = Prefix(k, L, H, d, config.reparameterize, config.hidden, config.init_std).to(wte.device)
+    if ids is not None:
+        with torch.no_grad():
+            if prefix.reparameterized:  # MLP: các hàng embedding bắt đầu là embedding của từ thật
+                prefix.embedding.weight.copy_(wte[ids])
+            else:  # Li & Liang: tiền tố = khóa/giá trị mà mạng đóng băng tính cho các từ thật
+                prefix.init_from(frozen_kv(model.transformer, wte[ids]))
+    return _install(model, prefix, config.num_virtual_tokens, n_positions, "prefix")
+
+
+def fold_prefix(model: nn.Module) -> int:
+    """Gộp MLP tái tham số hóa vào bảng tiền tố (k, 2·L·d) và bỏ MLP; trả về số tham số còn lại để lưu."""
+    prefix = getattr(model, "prefix", None)
+    require(isinstance(prefix, Prefix), "Mô hình chưa có prefix: hãy gọi apply_prefix trước fold_prefix.")
+    prefix.fold()
+    return prefix.weight.numel()
+
+
+def apply_prompt(model: nn.Module, config: PromptConfig) -> list[str]:
+    """Thêm prompt tuning: k vector đầu vào học được (k·d tham số), mọi trọng số nền đóng băng."""
+    require(isinstance(config, PromptConfig), f"config phải là PromptConfig, nhận được {type(config).__name__}.")
+    _, _, _, n_positions = _check_fresh(model, config.num_virtual_tokens)
+    vocab = model.transformer.wte.weight.shape[0]
+    ids = config.init_token_ids
+    require(ids is None or max(ids) < vocab, f"init_token_ids có id {max(ids or [0])} ngoài từ vựng (0 … {vocab - 1}).")
+    prompt = Prompt(model, config.num_virtual_tokens, ids)
+    changed = _install(model, prompt, config.num_virtual_tokens, n_positions, "prompt")
+
+    def compute(module, args):  # một lần mỗi lượt forward: khóa/giá trị của token ảo ở mọi lớp
+        prompt._kv = prompt.virtual_kv()
+
+    def release(module, args, output):
+        prompt._kv = None
+
+    model.transformer.register_forward_pre_hook(compute)
+    model.transformer.register_forward_hook(release)
+    return changed
+
+
+def prefix_parameter_count(k: int, num_layers: int, d: int, hidden: int | None = None) -> int:
+    """Số tham số theo công thức: k·2·L·d; với MLP (hidden = h): k·d + (d·h + h) + (h·2·L·d + 2·L·d)."""
+    if hidden is None:
+        return k * 2 * num_layers * d
+    return k * d + d * hidden + hidden + hidden * 2 * num_layers * d + 2 * num_layers * d
