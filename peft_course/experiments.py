@@ -26,7 +26,7 @@ from .training import History, evaluate, set_seed, train
 # Các bài học có thể tinh chỉnh lại tốc độ học của phương pháp mình (chọn theo acc validation).
 RECIPES: dict[str, dict] = {
     "full": {"lr": 3e-4},
-    "bitfit": {"lr": 1e-2},
+    "bitfit": {"lr": 3e-3},
     "adapter": {"lr": 3e-3},
     "lora": {"lr": 1e-3},
     "dora": {"lr": 3e-3},

@@ -1,0 +1,472 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bài 2 — Adapter nút cổ chai: Houlsby và Pfeiffer
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/peft-course/peft-course/blob/main/notebooks/02_adapters.ipynb)
+
+# %%
+# Thiết lập: trên Colab cài gói peft_course (ghim theo phiên bản); ở nơi khác không làm gì.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "peft-course @ git+https://github.com/peft-course/peft-course@v0.1.0"], check=True)
+
+# %%
+from peft_course import environment_report
+
+print(environment_report())
+
+# %% [markdown]
+# ## Mục tiêu
+#
+# Bài này dựa trên bài 0 (tinh chỉnh toàn bộ, `freeze`, mốc so sánh) và bài 1 (BitFit: học một phần nhỏ của chính
+# mô hình). Lần này ta **thêm** tham số mới vào mô hình. Sau bài này bạn sẽ:
+# - viết một adapter **nút cổ chai** (chiếu xuống $d \to r$, phi tuyến, chiếu lên $r \to d$, cộng phần dư) là
+#   phép đồng nhất lúc khởi tạo;
+# - chèn nó vào các khối GPT-2 thật theo hai cách đặt: Houlsby (sau attention và sau MLP) và Pfeiffer (chỉ sau
+#   MLP), và đếm tham số bằng công thức $2dr + d + r$ mỗi adapter;
+# - huấn luyện adapter, chọn bề rộng $r$ bằng widget, so với tinh chỉnh toàn bộ;
+# - đo cái giá lúc suy luận: adapter không gộp được vào trọng số nên mỗi lượt xuôi chậm hơn.
+
+# %% [markdown]
+# ## Ý tưởng
+#
+# Houlsby và cộng sự (2019) chèn vào mỗi khối transformer một mạng nhỏ hình nút cổ chai, đặt ngay sau lớp chiếu
+# ra của nhánh con, trước khi cộng vào dòng dư:
+#
+# $$\mathrm{Adapter}(h) = h + W_{\text{up}}\, f\big(W_{\text{down}}\, h + b_{\text{down}}\big) + b_{\text{up}},
+# \qquad W_{\text{down}} \in \mathbb{R}^{r \times d},\; W_{\text{up}} \in \mathbb{R}^{d \times r},\; r \ll d.$$
+#
+# Khởi tạo $W_{\text{up}} = 0$, $b_{\text{up}} = 0$ thì $\mathrm{Adapter}(h) = h$: ở bước 0 mô hình **không đổi**,
+# và quá trình học bắt đầu từ đúng mô hình nền. Mô hình nền đóng băng; chỉ các adapter được học.
+#
+# Trong một khối GPT-2 (`ln_1 → attn → c_proj`, cộng dư, `ln_2 → c_fc → GELU → c_proj`, cộng dư):
+#
+# ```
+# x ─┬─ ln_1 ─ attn ─ attn.c_proj ─[adapter]*─(+)─┬─ ln_2 ─ c_fc ─ GELU ─ mlp.c_proj ─[adapter]─(+)─► ra
+#    └────────────────────────────────────────────┘└──────────────────────────────────────────────┘
+#   * chỉ Houlsby; Pfeiffer (2020) chỉ giữ adapter sau MLP
+# ```
+#
+# **Số tham số** (tính cả bias; bài báo Houlsby đếm $2dr$, bỏ bias):
+#
+# $$N_{\text{adapter}} = \underbrace{dr + r}_{\text{chiếu xuống}} + \underbrace{rd + d}_{\text{chiếu lên}} = 2dr + d + r,
+# \qquad N_{\text{Houlsby}} = 2L\,(2dr + d + r), \qquad N_{\text{Pfeiffer}} = L\,(2dr + d + r).$$
+#
+# Trên GPT-2 small ($d = 768$, $L = 12$, $r = 48$): $74{,}544$ mỗi adapter, Pfeiffer $894{,}528$ ($0{,}72\%$),
+# Houlsby $1{,}789{,}056$ ($1{,}44\%$).
+#
+# **Cái giá.** LoRA (bài sau) có thể gộp vào $W$; adapter thì không: nó nằm *giữa* hai lớp, có phi tuyến, nên lúc
+# suy luận mỗi khối phải chạy thêm hai phép nhân ma trận nối tiếp. Ở lô nhỏ, độ trễ tăng thấy rõ (bài báo LoRA đo
+# +20–30% trên GPT-2 medium, lô 1).
+
+# %% [markdown]
+# ## Xây từ đầu
+#
+# ### Mô-đun adapter
+
+# %%
+import statistics
+import time
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from peft_course import count_parameters, experiments
+from peft_course.plots import plot_histories
+
+torch.manual_seed(0)
+course = experiments.prepare()
+base_model = course.fresh_model()
+d, L = base_model.config.n_embd, base_model.config.n_layer
+P = count_parameters(base_model).total
+
+
+class Adapter(nn.Module):
+    """h ↦ h + up(relu(down(h))); up = 0 lúc khởi tạo nên adapter là phép đồng nhất."""
+
+    def __init__(self, d: int, r: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(d, r)
+        self.up = nn.Linear(r, d)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.up(torch.relu(self.down(h)))
+
+
+def adapter_size(d: int, r: int) -> int:
+    return 2 * d * r + d + r
+
+
+a = Adapter(d, 16)
+h = torch.randn(2, 7, d)
+assert a(h).shape == h.shape and torch.equal(a(h), h)  # đồng nhất ở bước 0
+assert sum(p.numel() for p in a.parameters()) == adapter_size(d, 16)
+assert sum(p.numel() for p in Adapter(768, 48).parameters()) == 74_544  # GPT-2 small, REFERENCE
+print(f"một adapter d={d}, r=16: {adapter_size(d, 16):,} tham số (bài báo, không bias: {2 * d * 16:,})")
+
+# %% [markdown]
+# ### Chèn vào GPT-2
+# Ta bọc lớp chiếu ra của nhánh con (`attn.c_proj`, `mlp.c_proj`): lớp bọc gọi lớp gốc rồi đưa đầu ra qua
+# adapter. Khối GPT-2 không biết gì về adapter; nó vẫn gọi `self.c_proj(x)` như cũ.
+
+# %%
+class WithAdapter(nn.Module):
+    """Bọc lớp gốc (đóng băng): y = adapter(base_layer(x))."""
+
+    def __init__(self, base_layer: nn.Module, adapter: Adapter) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.adapter = adapter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.base_layer(x))
+
+
+def insert_adapters(model: nn.Module, r: int, placement: str = "houlsby") -> nn.Module:
+    """Đóng băng mô hình, chèn adapter sau attn.c_proj (Houlsby) và sau mlp.c_proj (cả hai cách)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for block in model.transformer.h:
+        if placement == "houlsby":
+            block.attn.c_proj = WithAdapter(block.attn.c_proj, Adapter(d, r))
+        block.mlp.c_proj = WithAdapter(block.mlp.c_proj, Adapter(d, r))
+    return model
+
+
+batch = course.validation.batch(slice(0, 32), course.device)
+with torch.no_grad():
+    base_logits = base_model(**batch).logits
+for placement, per_block in [("houlsby", 2), ("pfeiffer", 1)]:
+    m = insert_adapters(course.fresh_model(), 16, placement)
+    n = count_parameters(m).trainable
+    assert n == per_block * L * adapter_size(d, 16)
+    with torch.no_grad():
+        assert torch.allclose(m(**batch).logits, base_logits, atol=1e-6, rtol=0)  # bước 0: như mô hình nền
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for placement, per_block in [("houlsby", 2), ("pfeiffer", 1)]:
+    for r in (4, 16, 64):
+        n = per_block * L * adapter_size(d, r)
+        print(f"{placement:>8} r={r:3d}: {per_block * L:2d} adapter × {adapter_size(d, r):6,} = {n:8,} tham số "
+              f"({100 * n / (P + n):.2f}% của nền + adapter)")
+
+# %% [markdown]
+# Phần trăm ở đây dùng mẫu số *nền + adapter* (mọi tham số đang có trong mô hình), giống
+# `print_trainable_parameters` của huggingface/peft và `count_parameters` của khóa học.
+#
+# ### Huấn luyện (Pfeiffer, $r = 16$)
+# Công thức chung: 150 bước, lô 32, tốc độ học `RECIPES["adapter"]`. Sau huấn luyện, mọi trọng số nền giống hệt
+# từng bit.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+full = experiments.full_baseline(course)  # từ bộ đệm của bài 0
+base = experiments.base_result(course)
+print("tốc độ học:", experiments.RECIPES["adapter"])
+scratch = insert_adapters(course.fresh_model(), 16, "pfeiffer")
+pfeiffer = experiments.run(course, "adapter Pfeiffer r=16 (tự xây)", scratch, "adapter", progress=False)
+plot_histories({"tinh chỉnh toàn bộ": full.history, pfeiffer.name: pfeiffer.history}, title="Adapter")
+plt.show()
+print(f"Pfeiffer r=16: acc test {pfeiffer.test_accuracy:.3f} | toàn bộ: {full.test_accuracy:.3f} | nền: {base.test_accuracy:.3f}")
+
+# %%
+base_state = dict(base_model.named_parameters())
+for name, p in scratch.named_parameters():
+    if ".adapter." in name:
+        assert p.requires_grad
+    else:
+        assert torch.equal(p, base_state[name.replace(".base_layer", "")]) and p.grad is None, name
+assert all(blk.mlp.c_proj.adapter.up.weight.abs().sum() > 0 for blk in scratch.transformer.h)  # adapter đã học
+print("Trọng số nền giống hệt từng bit; adapter đã học.")
+
+# %% [markdown]
+# ### Cái giá lúc suy luận
+# Đo độ trễ một lượt xuôi ở lô 1 (một câu phản hồi), trung vị của nhiều lần đo, cho mô hình nền, Pfeiffer và
+# Houlsby. Số đo phụ thuộc máy và tải; không có `assert` ở đây.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def median_latency_ms(m: nn.Module, inputs: dict, repeats: int = 60, warmup: int = 5) -> float:
+    """Trung vị thời gian một lượt xuôi (ms), không tính gradient."""
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            if course.device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            m(**inputs)
+            if course.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times)
+
+
+one = course.validation.batch(slice(0, 1), course.device)
+one = {k: v for k, v in one.items() if k != "labels"}
+latency_models = {"mô hình nền": base_model,
+                  "Pfeiffer r=16": insert_adapters(course.fresh_model(), 16, "pfeiffer"),
+                  "Houlsby r=16": insert_adapters(course.fresh_model(), 16, "houlsby"),
+                  "Houlsby r=64": insert_adapters(course.fresh_model(), 64, "houlsby")}
+latency = {}
+for _ in range(2):  # đo xen kẽ hai vòng, lấy vòng sau (máy đã "nóng")
+    latency = {k: median_latency_ms(m, one) for k, m in latency_models.items()}
+lines = ["| mô hình | adapter | độ trễ lô 1 (ms) | so với nền |", "|---|---:|---:|---:|"]
+for k, ms in latency.items():
+    n_adapters = sum(isinstance(x, Adapter) for x in latency_models[k].modules())
+    lines.append(f"| {k} | {n_adapters} | {ms:.2f} | {ms / latency['mô hình nền']:.2f}× |")
+from IPython.display import Markdown, display
+
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# Số FLOP thêm vào rất ít (mỗi adapter $\approx 4dr$ phép nhân-cộng mỗi token so với $\approx 24d^2$ của một khối),
+# nhưng ở lô 1 thời gian chủ yếu là *số phép tính nối tiếp*, không phải số FLOP: mỗi adapter thêm hai phép nhân
+# ma trận và một phi tuyến không chạy song song được với phần còn lại; Houlsby có gấp đôi số adapter của Pfeiffer.
+# Trên mô hình rất nhỏ này và trên một CPU đang bận, phần chậm thêm ở $r$ nhỏ có thể lẫn vào nhiễu đo; ở $r$ lớn
+# hoặc trên GPU (nơi mỗi phép tính nhỏ tốn một lần khởi chạy kernel) nó thấy rõ hơn. Hãy đọc bảng của bạn.
+# LoRA (bài 3) tránh được cái giá này vì gộp được vào trọng số.
+
+# %% [markdown]
+# ## Đối chiếu
+#
+# ### Với `peft_course.adapter`
+# `apply_adapters(model, AdapterConfig(r, placement, activation))` làm đúng việc trên (thêm lựa chọn phi tuyến và
+# các kiểm tra đầu vào). Ta so số tham số, và chép trọng số adapter đã học của bản tự xây sang bản của gói: logits
+# phải trùng.
+
+# %%
+from peft_course.adapter import AdapterConfig, BottleneckAdapter, apply_adapters
+
+ref = course.fresh_model()
+names = apply_adapters(ref, AdapterConfig(r=16, placement="pfeiffer", activation="relu"))
+assert names == [f"transformer.h.{i}.mlp.c_proj" for i in range(L)]
+assert count_parameters(ref).trainable == count_parameters(scratch).trainable == L * adapter_size(d, 16)
+with torch.no_grad():
+    for mine, theirs in zip(scratch.transformer.h, ref.transformer.h):
+        theirs.mlp.c_proj.adapter.load_state_dict(mine.mlp.c_proj.adapter.state_dict())  # cùng tên: down, up
+    assert torch.allclose(ref(**batch).logits, scratch(**batch).logits, atol=1e-5)
+print("Bản tự xây = bản của gói (cùng số tham số, cùng logits với cùng trọng số adapter).")
+
+# %% [markdown]
+# Và trên GPT-2 small (thiết bị `meta`: đúng hình dạng, không tốn bộ nhớ), số tham số khớp các con số tham chiếu
+# ($r = 48$). huggingface/peft không có adapter nút cổ chai (thư viện `adapters` của AdapterHub thì có); các con số
+# này lấy từ cấu hình của AdapterHub.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from transformers import GPT2Config, GPT2LMHeadModel
+
+for placement, expected in [("pfeiffer", 894_528), ("houlsby", 1_789_056)]:
+    with torch.device("meta"):
+        small = GPT2LMHeadModel(GPT2Config())
+    apply_adapters(small, AdapterConfig(r=48, placement=placement))
+    c = count_parameters(small)
+    assert c.trainable == expected
+    print(f"GPT-2 small, {placement}, r=48: {c.trainable:,} tham số ({100 * c.trainable / (c.total - c.trainable):.2f}% "
+          f"của nền, {c.percent:.2f}% của nền + adapter)")
+
+# %% [markdown]
+# ## Thí nghiệm với widget
+# Núm: bề rộng nút cổ chai $r$ (cách đặt Houlsby). Thanh trượt vẽ số tham số huấn luyện theo $r$, so với tinh chỉnh
+# toàn bộ: số tham số tăng tuyến tính theo $r$, và ở $r = d$ thì hai adapter mỗi khối đã gần bằng một phần ba khối.
+# Nút "Huấn luyện" chạy 150 bước ở $r$ đã chọn (Houlsby) và vẽ cạnh tinh chỉnh toàn bộ.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from peft_course.widgets import knob_explorer, training_explorer
+
+
+def houlsby(r: int) -> nn.Module:
+    m = course.fresh_model()
+    apply_adapters(m, AdapterConfig(r=r, placement="houlsby"))
+    return m
+
+
+r_values = [1, 2, 4, 8, 16, 32, 64, 128, d]
+r_counts = knob_explorer(r_values, lambda r: count_parameters(houlsby(r)).trainable, full=P, knob="r", value=16)
+assert all(r_counts[r] == 2 * L * adapter_size(d, r) for r in r_values)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+explored = training_explorer(course, houlsby, "adapter", [4, 16, 64], baseline=full, knob="r", value=16)
+for v, res in explored.items():
+    res.name = f"adapter Houlsby r={v}"
+
+# %% [markdown]
+# ## Đo đạc
+# Các số do máy của bạn đo. Thời gian mỗi bước và bộ nhớ gần với tinh chỉnh toàn bộ hơn ta tưởng: lan truyền ngược
+# vẫn đi qua cả mạng (adapter nằm ở mọi khối, kể cả khối đầu), chỉ bỏ được gradient và trạng thái Adam của trọng
+# số nền.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+display(Markdown(experiments.results_table([full, pfeiffer, *explored.values(), base], full, base)))
+plot_histories({r.name: r.history for r in [full, pfeiffer, *explored.values()]}, title="Bài 2")
+plt.show()
+
+# %% [markdown]
+# ## Tóm tắt
+# - Adapter nút cổ chai: $h + W_{\text{up}} f(W_{\text{down}} h + b_{\text{down}}) + b_{\text{up}}$, đồng nhất lúc
+#   khởi tạo nhờ $W_{\text{up}} = 0$; $2dr + d + r$ tham số mỗi adapter (bài báo bỏ bias: $2dr$).
+# - Houlsby: hai adapter mỗi khối (sau attention và sau MLP); Pfeiffer: một (sau MLP), một nửa số tham số.
+# - Chèn bằng cách bọc lớp chiếu ra của nhánh con; trọng số nền không đổi một bit.
+# - Adapter không gộp được vào trọng số: mỗi lượt xuôi chậm hơn, rõ nhất ở lô nhỏ.
+
+# %% [markdown]
+# ## Bài tập
+#
+# **Bài 1 (dễ).** Với GPT-2 small ($d = 768$, $L = 12$), Houlsby với $r = 64$ có bao nhiêu tham số? Bao nhiêu nếu
+# đếm như bài báo (không bias)?
+
+# %%
+def check_count(with_bias: int, without_bias: int) -> None:
+    assert with_bias == 24 * (2 * 768 * 64 + 768 + 64), "24 adapter × (2dr + d + r)."
+    assert without_bias == 24 * 2 * 768 * 64, "24 adapter × 2dr."
+    print(f"Đúng: {with_bias:,} (có bias) và {without_bias:,} (không bias).")
+
+
+my_with, my_without = None, None
+if my_with is not None:
+    check_count(my_with, my_without)
+
+# %% [markdown]
+# <details><summary>Lời giải</summary>
+#
+# $24 \cdot (2 \cdot 768 \cdot 64 + 768 + 64) = 2{,}379{,}264$; không bias: $24 \cdot 98{,}304 = 2{,}359{,}296$.
+#
+# </details>
+#
+# **Bài 2 (vừa).** Vì sao phải khởi tạo $W_{\text{up}} = 0$ mà không phải $W_{\text{down}} = 0$? Viết một adapter
+# khởi tạo *ngược lại* ($W_{\text{down}} = 0$, $b_{\text{down}} = 0$, $W_{\text{up}}$ ngẫu nhiên) và kiểm tra: nó cũng
+# là đồng nhất ở bước 0, nhưng sau một lần lan truyền ngược, gradient của $W_{\text{up}}$ và $W_{\text{down}}$ ra sao?
+
+# %%
+def check_reverse_init(adapter: nn.Module) -> None:
+    h = torch.randn(4, 5, d)
+    assert torch.allclose(adapter(h), h), "Adapter phải là đồng nhất ở bước 0."
+    adapter(h).pow(2).sum().backward()
+    g_up, g_down = adapter.up.weight.grad.abs().max().item(), adapter.down.weight.grad.abs().max().item()
+    print(f"max |grad W_up| = {g_up:.2e}, max |grad W_down| = {g_down:.2e}")
+    assert g_up == 0.0, "Với ReLU và W_down = 0, b_down = 0: ReLU(0) = 0 nên W_up không nhận gradient."
+
+
+def reverse_adapter() -> nn.Module:
+    raise NotImplementedError  # viết ở đây
+
+
+try:
+    check_reverse_init(reverse_adapter())
+except NotImplementedError:
+    print("Chưa làm bài 2.")
+
+# %% [markdown]
+# <details><summary>Lời giải</summary>
+#
+# ```python
+# def reverse_adapter():
+#     a = Adapter(d, 16)
+#     nn.init.zeros_(a.down.weight); nn.init.zeros_(a.down.bias)
+#     nn.init.normal_(a.up.weight, std=0.02)
+#     return a
+# ```
+# Với $W_{\text{down}} = 0$ đầu vào của ReLU bằng 0, ReLU(0) = 0 và đạo hàm của ReLU tại 0 (theo PyTorch) cũng bằng 0:
+# không tham số nào nhận gradient, adapter kẹt mãi ở phép đồng nhất. Với $W_{\text{up}} = 0$, $W_{\text{down}}$ ngẫu
+# nhiên cho tầng giữa khác 0 nên $W_{\text{up}}$ nhận gradient ngay ở bước đầu (LoRA dùng đúng mẹo này: $B = 0$).
+#
+# </details>
+#
+# **Bài 3 (vừa).** Chèn adapter *song song* thay vì nối tiếp (He và cộng sự, 2022): $y = \text{mlp}(x) +
+# \mathrm{up}(f(\mathrm{down}(x)))$, tức adapter đọc *đầu vào* của nhánh MLP (đầu ra của `ln_2`) thay vì đầu ra của
+# nó. Viết lớp bọc `ParallelMLP` cho `block.mlp`, kiểm tra bước 0 không đổi và số tham số bằng Pfeiffer.
+
+# %%
+def check_parallel(make_model) -> None:
+    m = make_model(16)
+    assert count_parameters(m).trainable == L * adapter_size(d, 16), "Cần đúng L adapter d → 16 → d."
+    with torch.no_grad():
+        assert torch.allclose(m(**batch).logits, base_logits, atol=1e-6), "Bước 0 phải như mô hình nền."
+    print("Đúng. Thử huấn luyện: experiments.run(course, 'song song', make_model(16), 'adapter').")
+
+
+def parallel_model(r: int) -> nn.Module:
+    raise NotImplementedError  # viết ở đây
+
+
+try:
+    check_parallel(parallel_model)
+except NotImplementedError:
+    print("Chưa làm bài 3.")
+
+# %% [markdown]
+# <details><summary>Lời giải</summary>
+#
+# ```python
+# class ParallelMLP(nn.Module):
+#     def __init__(self, mlp, r):
+#         super().__init__()
+#         self.mlp, self.down, self.up = mlp, nn.Linear(d, r), nn.Linear(r, d)
+#         nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
+#
+#     def forward(self, x):
+#         return self.mlp(x) + self.up(torch.relu(self.down(x)))
+#
+# def parallel_model(r):
+#     m = course.fresh_model()
+#     for p in m.parameters():
+#         p.requires_grad_(False)
+#     for block in m.transformer.h:
+#         block.mlp = ParallelMLP(block.mlp, r)
+#     return m
+# ```
+#
+# </details>
+#
+# **Bài 4 (mở).** Dùng widget huấn luyện với $r = 4, 16, 64$. Độ chính xác có tăng theo $r$ không, hay bão hòa từ
+# rất sớm? Đo độ trễ lô 1 và lô 64 bằng `median_latency_ms` cho Houlsby $r = 64$: phần trăm chậm thêm thay đổi thế
+# nào khi lô lớn lên, và vì sao?
+
+# %%
+def check_latency(batch_size: int = 64) -> None:
+    big = {k: v for k, v in course.validation.batch(slice(0, batch_size), course.device).items() if k != "labels"}
+    m = latency_models["Houlsby r=64"]
+    for name, inputs in [("lô 1", one), (f"lô {batch_size}", big)]:
+        slow = median_latency_ms(m, inputs, repeats=20) / median_latency_ms(base_model, inputs, repeats=20)
+        print(f"{name}: Houlsby r=64 chậm hơn nền {100 * (slow - 1):.0f}%")
+
+# %% [markdown]
+# <details><summary>Lời giải</summary>
+#
+# Gọi `check_latency()`. Ở lô lớn, thời gian do số FLOP quyết định nhiều hơn, và FLOP của adapter nhỏ so với khối
+# ($4dr$ so với khoảng $24d^2$ mỗi token, cộng attention), nên phần trăm chậm thêm thường giảm; ở lô 1, chi phí cố
+# định của mỗi phép tính thêm chiếm ưu thế. Về độ chính xác, trên bài toán nhỏ này $r$ nhỏ thường đã đủ.
+#
+# </details>
+
+# %% [markdown]
+# ## Tài liệu tham khảo
+# - Houlsby, N. và cộng sự (2019). *Parameter-Efficient Transfer Learning for NLP*. ICML. arXiv:1902.00751.
+# - Pfeiffer, J., Kamath, A., Rücklé, A., Cho, K. và Gurevych, I. (2020). *AdapterFusion: Non-Destructive Task
+#   Composition for Transfer Learning*. arXiv:2005.00247 (EACL 2021).
+# - Pfeiffer, J. và cộng sự (2020). *AdapterHub: A Framework for Adapting Transformers*. EMNLP (demo).
+# - He, J. và cộng sự (2022). *Towards a Unified View of Parameter-Efficient Transfer Learning*. ICLR (adapter song song).
+# - Hu, E. và cộng sự (2021). *LoRA: Low-Rank Adaptation of Large Language Models* (độ trễ suy luận của adapter).

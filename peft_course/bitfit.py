@@ -1,0 +1,115 @@
+"""BitFit (Ben Zaken và cộng sự, 2021): chỉ huấn luyện bias, đóng băng mọi trọng số khác.
+
+Thay vì sửa thẳng bias của mô hình nền, mỗi lớp được chọn được bọc bởi `BiasDelta`: đầu ra cộng thêm
+một vectơ δ (khởi tạo bằng 0, nên ở bước 0 mô hình không đổi). Huấn luyện δ cho đúng cùng gradient và
+cùng bước cập nhật Adam như huấn luyện bias b (vì b + δ chỉ xuất hiện dưới dạng tổng), nhưng:
+- trọng số nền giữ nguyên từng bit, phần học được chỉ là các δ (lưu và chia sẻ rất nhẹ);
+- bias của c_attn trong GPT-2 là bias *gộp* của q, k, v (3d phần tử); phương án "attention_query"
+  chỉ cần δ cho d phần tử đầu (phần q), điều mà cờ requires_grad trên cả tensor bias không làm được.
+`BiasDelta.merged_bias()` trả về b + δ để gộp lại vào mô hình khi cần.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import CourseError, require, require_choice
+
+# Những nhóm bias có thể chọn; tên mô-đun theo GPT-2 của transformers.
+WHICH = ("all", "attention_query", "mlp", "layernorm")
+
+
+@dataclass
+class BitFitConfig:
+    """Cấu hình BitFit."""
+
+    which: str = "all"  # "all": mọi bias; "attention_query": phần q trong bias gộp của attn.c_attn;
+    # "mlp": bias của mlp.c_fc và mlp.c_proj; "layernorm": bias của ln_1, ln_2, ln_f
+
+    def __post_init__(self) -> None:
+        require_choice("which", self.which, WHICH)
+
+
+class BiasDelta(nn.Module):
+    """Bọc một lớp có bias: y = base_layer(x) + δ, với δ cộng vào các chiều [offset, offset + size) của y.
+
+    δ khởi tạo bằng 0 nên lớp bọc cho đúng đầu ra cũ; base_layer bị đóng băng, chỉ δ được huấn luyện.
+    """
+
+    def __init__(
+        self,
+        base_layer: nn.Module,  # lớp gốc có thuộc tính bias (Conv1D, nn.Linear, nn.LayerNorm…)
+        size: int | None = None,  # số phần tử của δ; None: bằng cả bias
+        offset: int = 0,  # δ bắt đầu từ chiều thứ mấy của bias (phần q của c_attn: 0)
+    ) -> None:
+        super().__init__()
+        bias = getattr(base_layer, "bias", None)
+        require(isinstance(bias, torch.Tensor), f"Lớp {type(base_layer).__name__} không có bias để bọc.")
+        n = bias.numel()
+        size = n if size is None else size
+        require(0 <= offset and 0 < size and offset + size <= n,
+                f"Đoạn δ [{offset}, {offset + size}) nằm ngoài bias có {n} phần tử.")
+        self.base_layer = base_layer
+        self.offset = offset
+        self.delta = nn.Parameter(torch.zeros(size, dtype=bias.dtype, device=bias.device))
+
+    def padded_delta(self) -> torch.Tensor:
+        """δ đặt vào đúng chỗ trong một vectơ dài bằng bias (các chỗ khác bằng 0)."""
+        n = self.base_layer.bias.numel()
+        return F.pad(self.delta, (self.offset, n - self.offset - self.delta.numel()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base_layer(x) + self.padded_delta()
+
+    def merged_bias(self) -> torch.Tensor:
+        """Bias sau khi gộp: b + δ (để ghi vào một mô hình thường, không cần lớp bọc)."""
+        return self.base_layer.bias.detach() + self.padded_delta().detach()
+
+
+def _targets(model: nn.Module, which: str) -> list[tuple[str, nn.Module, int | None]]:
+    """(tên mô-đun, mô-đun, số phần tử δ) cho nhóm bias `which`."""
+    found = []
+    for name, module in model.named_modules():
+        if not isinstance(getattr(module, "bias", None), torch.Tensor) or isinstance(module, BiasDelta):
+            continue
+        leaf = name.split(".")[-1]
+        parent = name.split(".")[-2] if "." in name else ""
+        if which == "all":
+            found.append((name, module, None))
+        elif which == "attention_query" and parent == "attn" and leaf == "c_attn":
+            d = module.bias.numel() // 3  # bias gộp [q | k | v], mỗi phần d phần tử
+            found.append((name, module, d))
+        elif which == "mlp" and parent == "mlp":
+            found.append((name, module, None))
+        elif which == "layernorm" and isinstance(module, nn.LayerNorm):
+            found.append((name, module, None))
+    return found
+
+
+def apply_bitfit(model: nn.Module, config: BitFitConfig | None = None) -> list[str]:
+    """Áp BitFit tại chỗ: bọc các lớp có bias được chọn bằng BiasDelta, đóng băng mọi tham số khác.
+
+    Trả về tên các mô-đun đã bọc. Báo CourseError (mô hình không bị sửa) nếu BitFit đã được áp rồi,
+    cấu hình sai, hoặc mô hình không có bias nào thuộc nhóm đã chọn.
+    """
+    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    config = config or BitFitConfig()
+    require(isinstance(config, BitFitConfig), f"config phải là BitFitConfig, nhận được {type(config).__name__}.")
+    require_choice("which", config.which, WHICH)
+    if any(isinstance(m, BiasDelta) for m in model.modules()):
+        raise CourseError("Mô hình này đã được áp BitFit (có lớp BiasDelta); hãy dùng một mô hình nền mới "
+                          "(course.fresh_model()) thay vì áp hai lần.")
+    targets = _targets(model, config.which)
+    require(len(targets) > 0, f"which = {config.which!r}: không tìm thấy bias nào thuộc nhóm này trong "
+                              f"{type(model).__name__} (cần mô-đun kiểu GPT-2: attn.c_attn, mlp.*, LayerNorm).")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name, module, size in targets:
+        parent_name, _, leaf = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, leaf, BiasDelta(module, size))
+    return [name for name, _, _ in targets]

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Dựng trang tài liệu vào site/: mọi bài học được chạy lại (mkdocs-jupyter, execute: true), công thức và
+# widget hiển thị không cần mạng (MathJax 3 và trình hiển thị widget được phục vụ từ chính trang).
+#
+#   bash scripts/build_docs.sh                   # dựng đầy đủ (chạy mọi notebook, khoảng 1 phút mỗi bài)
+#   bash scripts/build_docs.sh --no-execute      # dùng đầu ra đã lưu trong notebook (nhanh)
+#   bash scripts/build_docs.sh --only '03|05'    # chỉ các bài có tên khớp biểu thức (grep -E) này
+#
+# Các bước: (1) cài chromium nếu thiếu (cho kiểm thử trình duyệt trong tests/test_docs.py);
+# (2) npm ci theo docs/_tooling/package-lock.json vào build/docs-npm rồi chép vài tệp cần thiết sang
+# docs/_vendor/ (bỏ qua trong git; chỉ làm lại khi package-lock.json đổi); (3) chép notebooks/*.ipynb vào
+# docs/lessons/ (bỏ qua trong git: nguồn duy nhất vẫn là notebooks/); (4) xóa bộ đệm của mkdocs-jupyter
+# (bộ đệm chỉ theo nội dung notebook, không theo mã peft_course) rồi `mkdocs build --strict`.
+# Kiểm thử trang đã dựng: .venv/bin/python -m pytest -q tests/test_docs.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+execute=true
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-execute) execute=false ;;
+    --only) only="$2"; shift ;;
+    *) echo "Không hiểu tham số: $1 (dùng --no-execute, --only BIỂU_THỨC)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# (1) Công cụ hệ thống: chromium (kiểm thử trình duyệt) và npm (tải MathJax, trình hiển thị widget).
+apt_install() {  # apt_install LỆNH GÓI: cài GÓI nếu thiếu LỆNH (chỉ khi là root trên Debian/Ubuntu)
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Cài $2…"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }
+  else
+    echo "Thiếu $1: hãy cài gói $2 (Debian/Ubuntu: sudo apt-get install $2)." >&2
+    return 1
+  fi
+}
+apt_install chromium chromium || echo "Cảnh báo: không có chromium thì tests/test_docs.py bỏ qua kiểm thử trình duyệt." >&2
+
+# Công cụ dựng trang (extra "docs" trong pyproject.toml).
+if ! .venv/bin/python -c "import mkdocs_jupyter, material" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[docs]" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
+# (2) Thư viện JavaScript phục vụ từ chính trang.
+vendor=docs/_vendor
+if ! cmp -s docs/_tooling/package-lock.json "$vendor/package-lock.json"; then
+  apt_install npm npm
+  echo "Tải MathJax 3 và @jupyter-widgets/html-manager qua npm…"
+  rm -rf build/docs-npm "$vendor"
+  mkdir -p build/docs-npm "$vendor/mathjax/input/tex" "$vendor/mathjax/output/chtml/fonts" "$vendor/html-manager"
+  cp docs/_tooling/package.json docs/_tooling/package-lock.json build/docs-npm/
+  (cd build/docs-npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  mj=build/docs-npm/node_modules/mathjax
+  cp "$mj/es5/tex-mml-chtml.js" "$mj/LICENSE" "$vendor/mathjax/"
+  cp -r "$mj/es5/input/tex/extensions" "$vendor/mathjax/input/tex/"   # gói TeX nạp khi cần (autoload)
+  cp -r "$mj/es5/output/chtml/fonts/woff-v2" "$vendor/mathjax/output/chtml/fonts/"
+  cp -r "$mj/es5/a11y" "$mj/es5/sre" "$mj/es5/ui" "$vendor/mathjax/"   # menu và trợ năng, nạp khi cần
+  hm=build/docs-npm/node_modules/@jupyter-widgets/html-manager
+  cp "$hm/dist/embed.js" "$hm/dist/embed.js.LICENSE.txt" "$hm/package.json" "$vendor/html-manager/"
+  cp "$hm"/dist/*.woff "$hm"/dist/*.woff2 "$hm"/dist/*.ttf "$hm"/dist/*.eot "$hm"/dist/*.svg "$vendor/html-manager/"
+  cp docs/_tooling/package-lock.json "$vendor/package-lock.json"   # dấu: bản đã chép
+fi
+
+# (3) Bài học.
+rm -rf docs/lessons
+mkdir -p docs/lessons
+shopt -s nullglob
+for nb in notebooks/*.ipynb; do
+  if basename "$nb" | grep -Eq -- "$only"; then cp "$nb" docs/lessons/; fi
+done
+echo "Bài học sẽ dựng: $(ls docs/lessons | tr '\n' ' ')"
+
+# (4) Dựng.
+rm -rf .cache/mkdocs-jupyter
+export NO_MKDOCS_2_WARNING=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1
+export PEFT_DOCS_EXECUTE=$execute
+start=$(date +%s)
+.venv/bin/mkdocs build --strict --clean
+echo "Đã dựng site/ trong $(( $(date +%s) - start )) s (execute=$execute)."

@@ -1,0 +1,353 @@
+"""Kiểm thử tài liệu: thuật ngữ nhất quán (luôn chạy) và trang web đã dựng trong site/ (liên kết, hình,
+công thức được MathJax dựng, không tải gì từ mạng ngoài).
+
+Các kiểm thử trên site/ cần `bash scripts/build_docs.sh` chạy trước (script đó dựng trang rồi chạy tệp
+này); khi chưa có site/index.html chúng bị bỏ qua, trừ khi đặt PEFT_DOCS_REQUIRED=1 thì chúng thất bại.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GLOSSARY = ROOT / "docs" / "glossary.md"
+SITE = ROOT / "site"
+REJECTED_HEADING = "## Cách dịch không dùng"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Thuật ngữ
+# ---------------------------------------------------------------------------------------------------
+
+
+def rejected_terms(glossary: Path = GLOSSARY) -> list[str]:
+    """Đọc cột đầu của bảng dưới tiêu đề "Cách dịch không dùng" trong docs/glossary.md.
+
+    Danh sách chỉ sống ở một nơi (trang thuật ngữ); thêm một dòng vào bảng là kiểm thử tự kiểm thêm.
+    """
+    text = unicodedata.normalize("NFC", glossary.read_text(encoding="utf-8"))
+    section = text.split(REJECTED_HEADING, 1)[1]
+    section = re.split(r"^## ", section, flags=re.MULTILINE)[0]
+    terms = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or not cells[0] or set(cells[0]) <= set("-: "):
+            continue
+        if cells[0] == "Không dùng":  # dòng tiêu đề của bảng
+            continue
+        terms.append(cells[0])
+    return terms
+
+
+def checked_files() -> list[Path]:
+    """Các tệp phải dùng đúng thuật ngữ (trang thuật ngữ tự nó nêu các cách bị loại nên được trừ ra)."""
+    files = sorted(ROOT.glob("notebooks/*.py")) + sorted(ROOT.glob("docs/**/*.md"))
+    files += sorted(ROOT.glob("peft_course/*.py")) + [ROOT / "README.md"]
+    skip = {GLOSSARY, *ROOT.glob("docs/lessons/**/*")}
+    return [f for f in files if f.is_file() and f not in skip]
+
+
+def term_pattern(term: str) -> re.Pattern[str]:
+    """Khớp cả cụm từ, không phân biệt hoa thường, không khớp giữa chừng một từ."""
+    words = [re.escape(w) for w in term.split()]
+    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def test_glossary_lists_rejected_terms() -> None:
+    terms = rejected_terms()
+    assert len(terms) >= 5, terms
+    assert "tinh chỉnh đầy đủ" in terms and "thứ hạng" in terms
+    for term in terms:
+        assert unicodedata.is_normalized("NFC", term), term
+
+
+def test_term_pattern_matches_whole_words_only() -> None:
+    pattern = term_pattern("thứ hạng")
+    assert pattern.search("Chọn Thứ hạng r")
+    assert pattern.search("thứ\nhạng")
+    assert not pattern.search("thứ hạngx")
+    assert not pattern.search("hạng thấp")
+
+
+def test_no_rejected_terms_anywhere() -> None:
+    patterns = {term: term_pattern(term) for term in rejected_terms()}
+    problems = []
+    for path in checked_files():
+        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
+        for term, pattern in patterns.items():
+            for match in pattern.finditer(text):
+                line = text.count("\n", 0, match.start()) + 1
+                problems.append(f"{path.relative_to(ROOT)}:{line}: '{match.group()}' (xem docs/glossary.md)")
+    assert not problems, "Cách dịch không dùng:\n" + "\n".join(problems)
+
+
+def test_docs_text_is_nfc() -> None:
+    bad = [
+        str(p.relative_to(ROOT))
+        for p in sorted(ROOT.glob("docs/**/*.md"))
+        if not unicodedata.is_normalized("NFC", p.read_text(encoding="utf-8"))
+    ]
+    assert not bad, f"Không ở dạng NFC: {bad}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Trang đã dựng (site/)
+# ---------------------------------------------------------------------------------------------------
+
+LESSON_NOTEBOOKS = sorted(ROOT.glob("notebooks/*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if not (SITE / "index.html").is_file():
+        message = "Chưa dựng trang: chạy `bash scripts/build_docs.sh` trước"
+        if os.environ.get("PEFT_DOCS_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SITE
+
+
+def lesson_page(site_dir: Path, notebook: Path) -> Path:
+    return site_dir / "lessons" / notebook.stem / "index.html"
+
+
+def test_every_notebook_is_in_nav() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    missing = [nb.name for nb in LESSON_NOTEBOOKS if f"lessons/{nb.name}" not in nav]
+    assert not missing, f"Thêm vào nav (mục 'Bài học') trong mkdocs.yml: {missing}"
+
+
+@pytest.mark.parametrize("notebook", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_a_page(site: Path, notebook: Path) -> None:
+    page = lesson_page(site, notebook)
+    assert page.is_file(), f"{notebook.name} chưa thành trang {page.relative_to(ROOT)}"
+    html = page.read_text(encoding="utf-8")
+    assert 'class="jp-Notebook"' in html
+    assert "cdnjs.cloudflare.com/ajax/libs/mathjax" not in html, "còn MathJax 2 từ CDN"
+    assert "widgetRendererSrc = 'https" not in html, "trình hiển thị widget còn trỏ tới CDN"
+    # Trang được chạy khi dựng: mọi ô mã có số thứ tự thực thi, đánh liên tục từ 1.
+    prompts = re.findall(r'jp-InputPrompt jp-InputArea-prompt">In\s*\[([^\]]*)\]:<', html)
+    assert prompts, "không thấy ô mã nào"
+    assert prompts == [str(i) for i in range(1, len(prompts) + 1)], f"ô chưa chạy hoặc chạy lệch thứ tự: {prompts}"
+
+
+class LinkCollector(HTMLParser):
+    """Gom các địa chỉ mà trang trỏ tới (href/src) và các id có trong trang."""
+
+    ATTRS = {("a", "href"), ("img", "src"), ("script", "src"), ("link", "href"), ("source", "src"),
+             ("iframe", "src")}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []  # (thẻ, địa chỉ)
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        for t, attr in self.ATTRS:
+            if tag == t and attrs.get(attr):
+                if tag == "link":  # <link rel="canonical"> chỉ là địa chỉ, không phải tài nguyên phải tải
+                    tag = f"link rel={attrs.get('rel', '')}"
+                self.links.append((tag, attrs[attr]))
+
+
+def parse_html(path: Path) -> LinkCollector:
+    collector = LinkCollector()
+    collector.feed(path.read_text(encoding="utf-8"))
+    return collector
+
+
+def site_prefix() -> str:
+    """Đường dẫn gốc của trang khi đưa lên mạng ([project.urls] Documentation), ví dụ "/peft-course/"."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return urlsplit(data["project"]["urls"]["Documentation"]).path
+
+
+def resolve_in_site(site_dir: Path, page: Path, target: str) -> Path:
+    path = unquote(urlsplit(target).path)
+    base = page.parent
+    if path.startswith("/"):  # 404.html dùng đường dẫn tuyệt đối theo site_url
+        base, path = site_dir, path.removeprefix(site_prefix())
+    resolved = (base / path.lstrip("/")).resolve()
+    return resolved / "index.html" if resolved.is_dir() else resolved
+
+
+def test_no_broken_internal_links_or_images(site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    parsed = {p.resolve(): parse_html(p) for p in pages}
+    broken = []
+    for page, collector in parsed.items():
+        for tag, target in collector.links:
+            scheme = urlsplit(target).scheme
+            if scheme in ("http", "https", "mailto", "data", "javascript"):
+                continue
+            url, fragment = urldefrag(target)
+            where = f"{page.relative_to(site.resolve())}: <{tag}> {target}"
+            resolved = resolve_in_site(site, page, url) if url else page
+            if not resolved.is_file():
+                broken.append(f"{where} (không có {resolved})")
+            elif fragment and resolved.suffix == ".html" and tag == "a":
+                ids = parsed[resolved].ids if resolved in parsed else parse_html(resolved).ids
+                if unquote(fragment) not in ids:
+                    broken.append(f"{where} (không có id #{fragment})")
+    assert len(pages) >= 5
+    assert not broken, "Liên kết hoặc ảnh hỏng:\n" + "\n".join(broken[:50])
+
+
+def test_pages_load_nothing_from_other_hosts(site: Path) -> None:
+    """Mọi script, stylesheet và ảnh được phục vụ từ chính trang (đọc được khi không có mạng)."""
+    external = []
+    for page in sorted(site.rglob("*.html")):
+        for tag, target in parse_html(page).links:
+            if tag in ("a", "link rel=canonical", "link rel=alternate"):
+                continue
+            if urlsplit(target).scheme in ("http", "https") or target.startswith("//"):
+                external.append(f"{page.relative_to(site)}: <{tag}> {target}")
+    assert not external, "\n".join(external[:30])
+
+
+# -- Trình duyệt -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served_site(site: Path):
+    """site/ phục vụ bằng http.server trên 127.0.0.1, cổng ngẫu nhiên."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 43127 (http://127.0.0.1:43127/) ..."
+    match = re.search(r"port (\d+)", line)
+    assert match, f"http.server không khởi động: {line!r}"
+    yield f"http://127.0.0.1:{match.group(1)}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from docs_browser import Browser, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        message = "Thiếu chromium (bash scripts/build_docs.sh cài nó trên Debian/Ubuntu)"
+        if os.environ.get("PEFT_DOCS_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    b = Browser(executable)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="peft-docs-screenshots-"))
+
+
+# Chờ MathJax, phông chữ và widget; rồi trả về những gì kiểm thử cần biết về trang.
+INSPECT_JS = r"""
+(async () => {
+  if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+  await document.fonts.ready;
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+  for (let i = 0; i < 100 && views && document.querySelectorAll('.jupyter-widgets, .widget-subarea > *').length === 0; i++)
+    await new Promise(r => setTimeout(r, 100));
+  const article = document.querySelector('article') || document.body;
+  const skip = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA', 'MJX-CONTAINER']);
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let el = node.parentElement; el && el !== article; el = el.parentElement)
+        if (skip.has(el.tagName) || el.classList.contains('jp-OutputArea-output') && el.tagName !== 'DIV')
+          return NodeFilter.FILTER_REJECT;
+      return NodeFilter.FILTER_ACCEPT;
+    }});
+  const raw = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const t = n.textContent;
+    if (/\$\$|\\\(|\\\[|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$/.test(t)) raw.push(t.trim().slice(0, 120));
+  }
+  const imgs = [...article.querySelectorAll('img')].map(i => ({
+    src: i.getAttribute('src').slice(0, 60), ok: i.complete && i.naturalWidth > 0}));
+  return {
+    title: document.title,
+    h1: (article.querySelector('h1') || {}).textContent || '',
+    math: document.querySelectorAll('mjx-container').length,
+    mathErrors: document.querySelectorAll('mjx-merror').length,
+    rawTex: raw,
+    imgs: imgs,
+    figures: article.querySelectorAll('.jp-OutputArea-output img').length,
+    widgetViews: views,
+    widgetsRendered: document.querySelectorAll('.jupyter-widgets').length,
+  };
+})()
+"""
+
+
+def scroll_to(browser, selector: str) -> bool:
+    return bool(browser.evaluate(
+        f"(() => {{ const el = document.querySelector({selector!r}); if (!el) return false;"
+        " el.scrollIntoView({block: 'center'}); return true; })()"))
+
+
+# mkdocs-material hỏi GitHub số sao của kho để hiện cạnh liên kết tới kho; không có mạng thì chỉ thiếu con số đó.
+OPTIONAL_HOSTS = ("https://api.github.com/",)
+
+
+def check_page(browser, base_url: str, path: str, shots: Path, name: str) -> dict:
+    browser.open(base_url + path)
+    info = browser.evaluate(INSPECT_JS)
+    browser.screenshot(shots / f"{name}_top.png")
+    foreign = [u for u in browser.requested_urls() if not u.startswith((base_url, *OPTIONAL_HOSTS))
+               and urlsplit(u).scheme not in ("data", "blob")]
+    assert not foreign, f"{path}: tải từ nơi khác (trang phải chạy không mạng): {foreign}"
+    failures = [f for f in browser.failures() if not any(h in f for h in OPTIONAL_HOSTS)]
+    assert not failures, f"{path}: " + "\n".join(failures)
+    assert info["mathErrors"] == 0, f"{path}: MathJax báo lỗi công thức"
+    assert not info["rawTex"], f"{path}: còn TeX chưa được dựng: {info['rawTex']}"
+    assert all(img["ok"] for img in info["imgs"]), f"{path}: ảnh không hiện: {info['imgs']}"
+    return info
+
+
+def test_home_page_in_browser(site, served_site, browser, screenshots, capsys) -> None:
+    with capsys.disabled():
+        print(f"\nẢnh chụp trang: {screenshots}")
+    info = check_page(browser, served_site, "", screenshots, "home")
+    assert "PEFT" in info["title"]
+    assert info["h1"].strip()
+
+
+@pytest.mark.parametrize("notebook", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_page_in_browser(site, served_site, browser, screenshots, notebook) -> None:
+    assert lesson_page(site, notebook).is_file(), f"{notebook.name} chưa thành trang"
+    info = check_page(browser, served_site, f"lessons/{notebook.stem}/", screenshots, notebook.stem)
+    assert info["h1"].startswith("Bài"), info["h1"]
+    assert info["math"] > 0, f"{notebook.name}: không có công thức nào được MathJax dựng"
+    assert info["figures"] > 0, f"{notebook.name}: không có hình nào trong đầu ra"
+    if info["widgetViews"]:
+        assert info["widgetsRendered"] > 0, f"{notebook.name}: widget không được hiển thị từ trạng thái đã lưu"
+    for selector, suffix in (("mjx-container[display=\"true\"]", "math"), (".jp-OutputArea-output img", "figure"),
+                             (".jupyter-widgets", "widget")):
+        if scroll_to(browser, selector):
+            browser.screenshot(screenshots / f"{notebook.stem}_{suffix}.png")
+
+
+def test_glossary_page_in_browser(site, served_site, browser, screenshots) -> None:
+    info = check_page(browser, served_site, "glossary/", screenshots, "glossary")
+    assert info["math"] > 0
