@@ -310,10 +310,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-PARTS = [("weights_mb", "trọng số", "tab:gray"), ("grads_mb", "gradient", "tab:orange"),
-         ("optimizer_mb", "trạng thái Adam", "tab:red"), ("activations_mb", "activation", "tab:blue")]
-
-
 def plot_pareto(course: dict, ax=None):
     """Độ chính xác test theo số tham số huấn luyện (thang log), đường biên Pareto và mốc mô hình nền."""
     import matplotlib.pyplot as plt
@@ -340,20 +336,12 @@ def plot_pareto(course: dict, ax=None):
 
 
 def plot_memory(regime: dict, ax=None, keys: Sequence[str] | None = None):
-    """Cột chồng: bộ nhớ một bước huấn luyện chia theo trọng số, gradient, trạng thái Adam, activation."""
-    import matplotlib.pyplot as plt
+    """Cột chồng bộ nhớ một bước huấn luyện của một chế độ (xem peft_course.plots.plot_memory_breakdown)."""
+    from peft_course.plots import plot_memory_breakdown
 
-    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
     rows = [regime["methods"][k] for k in (keys or regime["methods"])]
-    bottom = [0.0] * len(rows)
-    for part, label, color in PARTS:
-        vals = [r["memory"][part] for r in rows]
-        ax.bar(range(len(rows)), vals, bottom=bottom, label=label, color=color)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
     title = "mô hình của khóa học" if regime["regime"] == "course" else "cỡ GPT-2 small"
-    ax.set(ylabel="MB", title=f"Bộ nhớ một bước huấn luyện: {title}")
-    ax.legend(fontsize=8)
+    return plot_memory_breakdown(rows, f"Bộ nhớ một bước huấn luyện: {title}", ax)
     return ax
 
 

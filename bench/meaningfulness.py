@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from peft_course.experiments import base_result, prepare, results_table, run
+from peft_course.experiments import DEFAULT_STEPS, base_result, prepare, results_table, run
 
 
 def peft_lora(model, r: int = 8):
@@ -31,7 +31,7 @@ def peft_lora(model, r: int = 8):
     return get_peft_model(model, cfg)
 
 
-def measure(model_path: str | None = None, steps: int = 300, seed: int = 0) -> dict:
+def measure(model_path: str | None = None, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
     """Bốn cấu hình trên CPU; trả về dict tên → số liệu và bảng markdown."""
     course = prepare(model_path, device="cpu")
     base = base_result(course)
@@ -48,18 +48,27 @@ def measure(model_path: str | None = None, steps: int = 300, seed: int = 0) -> d
                     "wall_time_s": round(r.history.wall_time_s, 1),
                     "share_of_full_gain": (r.test_accuracy - base.test_accuracy) / gain if gain > 0 else None}
            for r in results}
-    return {"steps": steps, "seed": seed, "results": out, "table": results_table(results, full, base)}
+    checks = {
+        "tinh chỉnh toàn bộ vượt xa mô hình nền (+0.3 acc test trở lên)": gain >= 0.3,
+        "LoRA r=8 đạt ≥ 90% phần tăng của tinh chỉnh toàn bộ": out[lora.name]["share_of_full_gain"] >= 0.9,
+        "khởi tạo ngẫu nhiên thấp hơn rõ (≥ 0.1 acc test)": full.test_accuracy - rand.test_accuracy >= 0.1,
+        "mỗi lần huấn luyện dưới 60 giây": all(r.history.wall_time_s < 60 for r in (full, lora, rand)),
+    }
+    return {"steps": steps, "seed": seed, "threads": torch.get_num_threads(), "results": out,
+            "checks": checks, "table": results_table(results, full, base)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=None, help="thư mục mô hình (mặc định: mô hình đóng gói)")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--out", default="bench/results/meaningfulness.json")
     args = p.parse_args()
     torch.set_num_threads(2)
     res = measure(args.model, args.steps)
     print(res["table"])
+    for claim, ok in res["checks"].items():
+        print(("ĐẠT  " if ok else "KHÔNG ĐẠT  ") + claim)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 

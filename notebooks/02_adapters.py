@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -80,9 +82,6 @@ print(environment_report())
 # ### Mô-đun adapter
 
 # %%
-import statistics
-import time
-
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -205,21 +204,7 @@ print("Trọng số nền giống hệt từng bit; adapter đã học.")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def median_latency_ms(m: nn.Module, inputs: dict, repeats: int = 60, warmup: int = 5) -> float:
-    """Trung vị thời gian một lượt xuôi (ms), không tính gradient."""
-    times = []
-    with torch.no_grad():
-        for i in range(warmup + repeats):
-            if course.device.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            m(**inputs)
-            if course.device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times.append(1000 * (time.perf_counter() - t))
-    return statistics.median(times)
-
+from peft_course.costs import latency_ms  # trung vị thời gian một lượt xuôi (ms), bỏ vài lần đầu
 
 one = course.validation.batch(slice(0, 1), course.device)
 one = {k: v for k, v in one.items() if k != "labels"}
@@ -229,7 +214,7 @@ latency_models = {"mô hình nền": base_model,
                   "Houlsby r=64": insert_adapters(course.fresh_model(), 64, "houlsby")}
 latency = {}
 for _ in range(2):  # đo xen kẽ hai vòng, lấy vòng sau (máy đã "nóng")
-    latency = {k: median_latency_ms(m, one) for k, m in latency_models.items()}
+    latency = {k: latency_ms(m, one, repeats=60, warmup=5) for k, m in latency_models.items()}
 lines = ["| mô hình | adapter | độ trễ lô 1 (ms) | so với nền |", "|---|---:|---:|---:|"]
 for k, ms in latency.items():
     n_adapters = sum(isinstance(x, Adapter) for x in latency_models[k].modules())
@@ -442,7 +427,7 @@ except NotImplementedError:
 # </details>
 #
 # **Bài 4 (mở).** Dùng widget huấn luyện với $r = 4, 16, 64$. Độ chính xác có tăng theo $r$ không, hay bão hòa từ
-# rất sớm? Đo độ trễ lô 1 và lô 64 bằng `median_latency_ms` cho Houlsby $r = 64$: phần trăm chậm thêm thay đổi thế
+# rất sớm? Đo độ trễ lô 1 và lô 64 bằng `latency_ms` cho Houlsby $r = 64$: phần trăm chậm thêm thay đổi thế
 # nào khi lô lớn lên, và vì sao?
 
 # %%
@@ -450,7 +435,7 @@ def check_latency(batch_size: int = 64) -> None:
     big = {k: v for k, v in course.validation.batch(slice(0, batch_size), course.device).items() if k != "labels"}
     m = latency_models["Houlsby r=64"]
     for name, inputs in [("lô 1", one), (f"lô {batch_size}", big)]:
-        slow = median_latency_ms(m, inputs, repeats=20) / median_latency_ms(base_model, inputs, repeats=20)
+        slow = latency_ms(m, inputs, repeats=20) / latency_ms(base_model, inputs, repeats=20)
         print(f"{name}: Houlsby r=64 chậm hơn nền {100 * (slow - 1):.0f}%")
 
 # %% [markdown]

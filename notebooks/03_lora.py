@@ -391,21 +391,7 @@ print(f"bản tự xây: trainable params: {counts.trainable:,} || all params: {
 # (thêm hai phép nhân mỏng ở mỗi lớp đích) và LoRA đã gộp. Trung vị của nhiều lần đo; các số phụ thuộc máy.
 
 # %%
-import time
-
-
-def latency_ms(model: nn.Module, batch: dict, repeats: int = 15) -> float:
-    """Trung vị thời gian (ms) của một lượt truyền xuôi, sau 3 lần khởi động."""
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 3):
-            t0 = time.perf_counter()
-            model(**batch)
-            if course.device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= 3:
-                times.append(1000 * (time.perf_counter() - t0))
-    return sorted(times)[len(times) // 2]
+from peft_course.costs import latency_ms  # trung vị thời gian (ms) một lượt truyền xuôi, sau 3 lần khởi động
 
 
 unmerged_logits = packaged(**batch).logits.detach()
@@ -497,18 +483,17 @@ def make_lora(r: int, alpha: float = 16.0, rslora: bool = False) -> nn.Module:
 explored = training_explorer(course, make_lora, "lora", [1, 4, 8, 16, 32], baseline=full, knob="r", value=8)
 
 # %% [markdown]
-# ### Ba hạng: 1, 8, 32
-# Ngoài $r = 8$ ở trên, ta chạy $r = 1$ và $r = 32$, cùng $\alpha = 16$, cùng tốc độ học, mỗi lần 150 bước (chỉ
-# đánh giá validation ở cuối cho nhanh). Ba lần huấn luyện là đủ cho ngân sách thời gian của bài; rsLoRA ở
-# $r = 32$ để dành cho bài tập 4.
+# ### Hai hạng: 1 và 8
+# Ngoài $r = 8$ ở trên, ta chạy $r = 1$, cùng $\alpha = 16$, cùng tốc độ học, 150 bước (chỉ đánh giá validation
+# ở cuối cho nhanh). Hai lần huấn luyện vừa ngân sách thời gian của bài; các hạng khác có trong widget ở trên,
+# và $r = 32$ (có và không có rsLoRA) để dành cho bài tập 4.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from peft_course.plots import plot_histories
 
-runs = {1: None, 8: explored[8], 32: None}
-for r in (1, 32):
-    runs[r] = experiments.run(course, f"LoRA r={r}, α=16", make_lora(r), "lora", eval_every=None, progress=False)
+runs = {1: experiments.run(course, "LoRA r=1, α=16", make_lora(1), "lora", eval_every=None, progress=False),
+        8: explored[8]}
 runs[8].name = "LoRA r=8, α=16"
 plot_histories({"tinh chỉnh toàn bộ": full.history, **{v.name: v.history for v in runs.values()}},
                title="LoRA theo hạng r")
@@ -517,10 +502,11 @@ for res in [*runs.values(), full]:
     print(f"{res.name:20s} {res.trainable:>9,} tham số | acc validation {res.val_accuracy:.3f} | acc test {res.test_accuracy:.3f}")
 
 # %% [markdown]
-# Đọc kết quả (các số in ở trên do máy bạn tính; đường validation của $r = 1$ và $r = 32$ chỉ có điểm cuối): so
-# khoảng cách giữa $r = 1$ và $r = 8$ (gấp 8 tham số) với khoảng cách giữa $r = 8$ và $r = 32$ (gấp 4 nữa). Phần lợi
-# lớn thường đến ở vài hạng đầu; sau đó mỗi lần nhân đôi số tham số mua được ít hơn hẳn. Với $\alpha = 16$ cố
-# định, $r = 32$ chạy với $s = 0.5$, nhỏ hơn 4 lần so với $r = 8$ (bài tập 4 thử rsLoRA).
+# Đọc kết quả (các số in ở trên do máy bạn tính; đường validation của $r = 1$ chỉ có điểm cuối): so khoảng cách
+# giữa $r = 1$ và $r = 8$ (gấp 8 tham số) với khoảng cách giữa $r = 8$ và tinh chỉnh toàn bộ (gấp 26 lần nữa). Phần
+# lợi lớn thường đến ở vài hạng đầu; sau đó mỗi lần nhân đôi số tham số mua được ít hơn hẳn (thử $r = 16, 32$ bằng
+# widget). Với $\alpha = 16$ cố định, $r = 32$ chạy với $s = 0.5$, nhỏ hơn 4 lần so với $r = 8$ (bài tập 4 thử
+# rsLoRA).
 #
 # ### "Hạng thấp" trông thế nào: phổ giá trị kỳ dị của $\Delta W$
 # Ta lấy $\Delta W$ của `c_attn` ở khối đầu tiên: với LoRA là $sBA$ (hạng tối đa $r = 8$); với tinh chỉnh toàn
@@ -723,26 +709,30 @@ if my_module is not None:
 # </details>
 #
 # **Bài 4 (vừa).** Huấn luyện LoRA $r = 32$ với rsLoRA ($\alpha = 16$, nên $s = 16/\sqrt{32} \approx 2.83$ thay vì
-# $0.5$) và so với `runs[32]` ($\alpha/r$) và `runs[8]`. Hạng cao có dùng được sức chứa của nó không? Hàm kiểm tra
-# nhận `Result` của bạn.
+# $0.5$) và so với LoRA $r = 32$ thường ($\alpha/r$) và `runs[8]`. Hạng cao có dùng được sức chứa của nó không? Hàm
+# kiểm tra nhận hai `Result` của bạn: $r = 32$ thường, rồi $r = 32$ rsLoRA.
 
 # %%
-def check_rslora(result) -> None:
-    m = trained[(32, 16.0, True)]
-    layer = next(iter(lora_layers(m).values()))
-    assert abs(layer.scaling - 16 / math.sqrt(32)) < 1e-9, "Hãy tạo mô hình bằng make_lora(32, 16.0, rslora=True)."
-    display(Markdown(experiments.results_table([runs[8], runs[32], result], full, base)))
+def check_rslora(plain, result) -> None:
+    for key, s in (((32, 16.0, False), 16 / 32), ((32, 16.0, True), 16 / math.sqrt(32))):
+        assert key in trained, f"Chưa có mô hình make_lora{key}: hãy tạo bằng make_lora(32, 16.0, rslora={key[2]})."
+        layer = next(iter(lora_layers(trained[key]).values()))
+        assert abs(layer.scaling - s) < 1e-9, f"make_lora{key} phải có hệ số s = {s:.3f}, nhận {layer.scaling:.3f}."
+    assert plain.trainable == result.trainable, "Hai lần chạy phải cùng r = 32 (cùng số tham số)."
+    display(Markdown(experiments.results_table([runs[8], plain, result], full, base)))
 
 
+# plain = experiments.run(course, "LoRA r=32, α/r", make_lora(32, 16.0), "lora")
 # rs = experiments.run(course, "LoRA r=32, rsLoRA", make_lora(32, 16.0, rslora=True), "lora")
-# check_rslora(rs)
+# check_rslora(plain, rs)
 
 # %% [markdown]
 # <details><summary>Lời giải</summary>
 #
 # ```python
+# plain = experiments.run(course, "LoRA r=32, α/r", make_lora(32, 16.0), "lora")
 # rs = experiments.run(course, "LoRA r=32, rsLoRA", make_lora(32, 16.0, rslora=True), "lora")
-# check_rslora(rs)
+# check_rslora(plain, rs)
 # ```
 # Với $\alpha/r$, cập nhật của $r = 32$ bị thu nhỏ 4 lần so với $r = 8$ ($s = 0.5$ so với $2$); rsLoRA cho nó
 # $s \approx 2.83$. Kalajdzievski (2023) cho thấy trên mô hình lớn rsLoRA làm hạng cao học tốt hơn hẳn; trên bài

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -234,21 +236,7 @@ print(f"sau khi gộp: chuẩn từng đầu ra = m; sau khi tách: |W − W₀|
 # luyện lấy từ hai lần huấn luyện ở dưới.
 
 # %%
-import time
-
-
-def latency_ms(model: nn.Module, batch: dict, repeats: int = 15) -> float:
-    """Trung vị thời gian (ms) của một lượt truyền xuôi, sau 3 lần khởi động."""
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 3):
-            t0 = time.perf_counter()
-            model(**batch)
-            if course.device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= 3:
-                times.append(1000 * (time.perf_counter() - t0))
-    return sorted(times)[len(times) // 2]
+from peft_course.costs import latency_ms  # trung vị thời gian (ms) một lượt truyền xuôi, sau 3 lần khởi động
 
 
 lora_model = course.fresh_model()

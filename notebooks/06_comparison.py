@@ -331,25 +331,11 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-PARTS = [("weights_mb", "trọng số", "tab:gray"), ("grads_mb", "gradient", "tab:orange"),
-         ("optimizer_mb", "trạng thái Adam", "tab:red"), ("activations_mb", "activation", "tab:blue")]
-
-
-def plot_memory(rows: dict, title: str, ax, keys=None):
-    chosen = [rows[k] for k in (keys or rows) if k in rows]
-    bottom = [0.0] * len(chosen)
-    for part, label, color in PARTS:
-        vals = [r["memory"][part] for r in chosen]
-        ax.bar(range(len(chosen)), vals, bottom=bottom, label=label, color=color)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_xticks(range(len(chosen)), [r["label"] for r in chosen], rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="MB", title=title)
-    ax.legend(fontsize=8)
-
+from peft_course.plots import plot_memory_breakdown
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-plot_memory(rows, "Bộ nhớ một bước: mô hình của khóa học", axes[0])
-plot_memory(small_rows, "Bộ nhớ một bước: cỡ GPT-2 small", axes[1])
+plot_memory_breakdown(list(rows.values()), "Bộ nhớ một bước: mô hình của khóa học", axes[0])
+plot_memory_breakdown(list(small_rows.values()), "Bộ nhớ một bước: cỡ GPT-2 small", axes[1])
 fig.tight_layout()
 plt.show()
 

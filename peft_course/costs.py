@@ -159,6 +159,33 @@ def time_steps(
     return times
 
 
+def _forward_seconds(model: nn.Module, inputs: dict[str, torch.Tensor]) -> float:
+    """Thời gian (giây) của đúng một lượt truyền xuôi; đồng bộ CUDA trước và sau nếu chạy trên GPU."""
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    model(**inputs)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def latency_ms(
+    model: nn.Module,  # mô hình cần đo
+    batch: dict[str, torch.Tensor],  # lô đầu vào ("labels" nếu có sẽ bị bỏ: chỉ đo truyền xuôi)
+    repeats: int = 15,  # số lần bấm giờ
+    warmup: int = 3,  # số lần chạy trước, không bấm giờ
+) -> float:
+    """Trung vị thời gian (ms) của một lượt truyền xuôi không tính gradient."""
+    require_positive_int("repeats", repeats)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    model.eval()
+    times = [_forward_seconds(model, inputs) for _ in range(warmup + repeats)]
+    return 1000 * statistics.median(times[warmup:])
+
+
 @torch.no_grad()
 def latency_ratio(
     model: nn.Module,  # mô hình cần đo (đã gộp nếu phương pháp gộp được)
@@ -169,19 +196,8 @@ def latency_ratio(
     """Trung vị của tỉ số thời gian truyền xuôi (model / reference), đo xen kẽ để bớt nhiễu của máy."""
     require_positive_int("repeats", repeats)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    device = next(model.parameters()).device
-
-    def once(m: nn.Module) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        m(**inputs)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
     model.eval()
     reference.eval()
-    once(model), once(reference)  # khởi động
-    ratios = [once(model) / once(reference) for _ in range(repeats)]
+    _forward_seconds(model, inputs), _forward_seconds(reference, inputs)  # khởi động
+    ratios = [_forward_seconds(model, inputs) / _forward_seconds(reference, inputs) for _ in range(repeats)]
     return statistics.median(ratios)

@@ -49,9 +49,16 @@ class Course:
     validation: TaskData
     test: TaskData
 
-    def fresh_model(self) -> nn.Module:
-        """Một bản mô hình nền mới (chưa bị phương pháp nào sửa), trên thiết bị của khóa học."""
-        return load_base_model(self.name_or_path, self.device)[0]
+    def fresh_model(self, seed: int = 0  # đặt lại seed: khởi tạo LoRA/adapter sau đó như nhau ở mọi bài
+                    ) -> nn.Module:
+        """Một bản mô hình nền mới (chưa bị phương pháp nào sửa), trên thiết bị của khóa học.
+
+        Seed được đặt lại ngay sau khi nạp, nên một phương pháp áp lên mô hình này khởi tạo giống hệt nhau dù
+        nó chạy ở bài nào, sau bao nhiêu ô khác: LoRA r=8 ở bài 3, 4 và 6 là cùng một lần chạy.
+        """
+        model = load_base_model(self.name_or_path, self.device)[0]
+        set_seed(seed)
+        return model
 
 
 def prepare(name_or_path: str | None = None, device: str | torch.device | None = None) -> Course:

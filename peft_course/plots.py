@@ -39,3 +39,25 @@ def plot_parameter_bars(counts: Mapping[str, int], full: int, title: str = "Số
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+MEMORY_PARTS = [("weights_mb", "trọng số", "tab:gray"), ("grads_mb", "gradient", "tab:orange"),
+                ("optimizer_mb", "trạng thái Adam", "tab:red"), ("activations_mb", "activation", "tab:blue")]
+
+
+def plot_memory_breakdown(rows: list[Mapping], title: str, ax=None):
+    """Cột chồng: bộ nhớ một bước huấn luyện chia theo trọng số, gradient, trạng thái Adam, activation.
+
+    Mỗi phần tử của `rows` có "label" và "memory" (MB theo các khóa của MEMORY_PARTS), như kết quả của
+    bench/compare.py và `peft_course.costs.step_cost`.
+    """
+    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
+    bottom = [0.0] * len(rows)
+    for part, label, color in MEMORY_PARTS:
+        vals = [r["memory"][part] for r in rows]
+        ax.bar(range(len(rows)), vals, bottom=bottom, label=label, color=color)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="MB", title=title)
+    ax.legend(fontsize=8)
+    return ax

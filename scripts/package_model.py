@@ -92,7 +92,9 @@ def render(stats, sources, domain, rows, samples, k, model, bench_path) -> str:
     bench_md = "(chưa chạy `bench/meaningfulness.py`)"
     if bench.exists():
         res = json.loads(bench.read_text(encoding="utf-8"))
-        bench_md = f"{res['steps']} bước, lô 32, seed {res['seed']}, CPU 2 nhân:\n\n" + res["table"]
+        bench_md = (f"{res['steps']} bước (như các bài học), lô 32, seed {res['seed']}, "
+                    f"{res.get('threads', 2)} luồng CPU:\n\n" + res["table"] + "\n\n")
+        bench_md += "\n".join(f"- {'đạt' if ok else '**không đạt**'}: {claim}" for claim, ok in res.get("checks", {}).items())
     return f"""# vi-gpt-tiny: mô hình GPT-2 tí hon tiếng Việt của khóa học
 
 Mô hình nền của khóa học PEFT. Kiến trúc GPT-2, tiền huấn luyện từ đầu bởi dự án này trên CPU, dùng để
@@ -121,8 +123,13 @@ số dòng (chọn theo CRC32) để làm validation.
 {src_rows}
 | văn bản miền (dự án viết) | 0.1.0 | CC-BY-4.0 | train | {len(domain):,} | {sum(len(x.split()) for x in domain):,} |
 
-Nguồn "unseen" chỉ dùng để đo, không dùng để huấn luyện. Trọng số là sản phẩm phái sinh của văn bản
-MPL-2.0 / GPL-2.0+; xem `LICENSE` của kho cho phần mã và nội dung.
+Nguồn "unseen" chỉ dùng để đo, không dùng để huấn luyện.
+
+## Giấy phép và ghi công của trọng số
+Trọng số là sản phẩm phái sinh của các bản dịch tiếng Việt trong các gói Debian ở bảng trên (giấy phép
+của từng nguồn ghi trong bảng; bản quyền thuộc các nhóm dịch tương ứng) và của văn bản miền do dự án viết
+(CC-BY-4.0). Dùng lại trọng số thì giữ thẻ này (nguồn, phiên bản, giấy phép) đi kèm. Mã: MIT (`LICENSE`
+của kho).
 
 ## Huấn luyện
 {stats['steps']:,} bước, lô {stats['batch']} × {stats['block']} token, AdamW (lr {stats['lr']}, cosin),

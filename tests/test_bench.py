@@ -110,3 +110,17 @@ def test_bad_inputs():
         compare.measure(["full"], 0)
     with pytest.raises(CourseError, match="methods"):
         compare.measure([], 1)
+
+
+def test_latency_ms_times_a_forward_pass_without_changing_the_model(base):
+    from peft_course.costs import latency_ms
+
+    model, tok = base
+    batch = tok(["Phản hồi: thầy dạy hay\nCảm xúc:"], return_tensors="pt")
+    batch["labels"] = batch["input_ids"]  # bị bỏ qua: chỉ đo truyền xuôi
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ms = latency_ms(model, batch, repeats=3, warmup=1)
+    assert 0 < ms < 10_000
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    with pytest.raises(CourseError, match="repeats"):
+        latency_ms(model, batch, repeats=0)

@@ -3,6 +3,8 @@ công thức được MathJax dựng, không tải gì từ mạng ngoài).
 
 Các kiểm thử trên site/ cần `bash scripts/build_docs.sh` chạy trước (script đó dựng trang rồi chạy tệp
 này); khi chưa có site/index.html chúng bị bỏ qua, trừ khi đặt PEFT_DOCS_REQUIRED=1 thì chúng thất bại.
+Kiểm thử trình duyệt cần chromium; thiếu thì bị bỏ qua, trừ khi đặt PEFT_BROWSER_REQUIRED=1. scripts/test.sh đặt
+cả hai sau khi dựng trang (biến thứ hai khi máy có chromium).
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def browser():
     executable = find_chromium()
     if executable is None:
         message = "Thiếu chromium (bash scripts/build_docs.sh cài nó trên Debian/Ubuntu)"
-        if os.environ.get("PEFT_DOCS_REQUIRED") == "1":
+        if os.environ.get("PEFT_BROWSER_REQUIRED") == "1":
             pytest.fail(message)
         pytest.skip(message)
     b = Browser(executable)

@@ -203,3 +203,19 @@ def test_merge_refuses_tied_weight(base):
     with pytest.raises(CourseError, match="dùng chung"):
         merge_lora(ours)
     assert not ours.lm_head.merged
+
+
+def test_fresh_model_makes_lora_init_the_same_in_every_lesson():
+    """Course.fresh_model đặt lại seed: LoRA áp lên nó khởi tạo như nhau dù trước đó đã dùng bao nhiêu số ngẫu nhiên."""
+    from peft_course.experiments import prepare
+
+    course = prepare(device="cpu")
+    first = course.fresh_model()
+    apply_lora(first, LoRAConfig(r=4))
+    torch.randn(1000)  # các ô khác của notebook dùng bộ sinh số ngẫu nhiên
+    second = course.fresh_model()
+    apply_lora(second, LoRAConfig(r=4))
+    a1 = [layer.lora_A for layer in lora_layers(first).values()]
+    a2 = [layer.lora_A for layer in lora_layers(second).values()]
+    assert all(torch.equal(x, y) for x, y in zip(a1, a2)) and len(a1) == 16  # 4 khối × (c_attn, attn.c_proj, c_fc, mlp.c_proj)
+    assert not torch.equal(a1[0], a1[1])  # mỗi lớp vẫn có khởi tạo riêng
