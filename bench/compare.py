@@ -311,28 +311,11 @@ def markdown(results: dict) -> str:
 
 
 def plot_pareto(course: dict, ax=None):
-    """Độ chính xác test theo số tham số huấn luyện (thang log), đường biên Pareto và mốc mô hình nền."""
-    import matplotlib.pyplot as plt
+    """Độ chính xác test theo số tham số huấn luyện (xem peft_course.plots.plot_pareto)."""
+    from peft_course.plots import plot_pareto as draw
 
-    ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
-    rows = sorted(course["methods"].values(), key=lambda r: r["trainable"])
-    xs, ys = [r["trainable"] for r in rows], [r["test_accuracy"] for r in rows]
-    ax.scatter(xs, ys, s=60, zorder=3)
-    for r in rows:
-        ax.annotate(r["label"], (r["trainable"], r["test_accuracy"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    best, frontier = -1.0, []
-    for x, y in zip(xs, ys):  # Pareto: không phương pháp nào ít tham số hơn mà tốt hơn
-        if y > best:
-            frontier.append((x, y))
-            best = y
-    ax.step(*zip(*frontier), where="post", color="tab:green", alpha=0.6, label="biên Pareto")
-    ax.axhline(course["base"]["test_accuracy"], color="gray", linestyle=":", label="mô hình nền (chưa tinh chỉnh)")
-    ax.set_xscale("log")
-    ax.set_xlim(min(xs) / 2, max(xs) * 8)  # chừa chỗ cho nhãn của điểm ngoài cùng
-    ax.set(xlabel="tham số huấn luyện (thang log)", ylabel="độ chính xác test",
-           title=f"Chất lượng theo số tham số huấn luyện ({course['steps']} bước)")
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return draw(list(course["methods"].values()), course["base"]["test_accuracy"],
+                f"Chất lượng theo số tham số huấn luyện ({course['steps']} bước)", ax)
 
 
 def plot_memory(regime: dict, ax=None, keys: Sequence[str] | None = None):

@@ -300,26 +300,10 @@ display(Markdown("\n".join(lines)))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def plot_pareto(rows: dict, base_acc: float, ax):
-    ordered = sorted(rows.values(), key=lambda r: r["trainable"])
-    for r in ordered:
-        ax.scatter(r["trainable"], r["test_accuracy"], s=60, zorder=3)
-        ax.annotate(r["label"], (r["trainable"], r["test_accuracy"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    best, frontier = -1.0, []
-    for r in ordered:
-        if r["test_accuracy"] > best:
-            best = r["test_accuracy"]
-            frontier.append((r["trainable"], best))
-    ax.step(*zip(*frontier), where="post", color="tab:green", alpha=0.6, label="biên Pareto")
-    ax.axhline(base_acc, color="gray", linestyle=":", label="mô hình nền (chưa tinh chỉnh)")
-    ax.set_xscale("log")
-    ax.set_xlim(ordered[0]["trainable"] / 2, ordered[-1]["trainable"] * 8)  # chừa chỗ cho nhãn ngoài cùng
-    ax.set(xlabel="tham số huấn luyện (thang log)", ylabel="độ chính xác test", title="Chất lượng theo số tham số huấn luyện")
-    ax.legend(fontsize=8, loc="lower right")
-
+from peft_course.plots import plot_pareto
 
 fig, ax = plt.subplots(figsize=(8, 4.2))
-plot_pareto(rows, course_r["base"]["test_accuracy"], ax)
+plot_pareto(list(rows.values()), course_r["base"]["test_accuracy"], ax=ax)
 fig.tight_layout()
 plt.show()
 
@@ -563,7 +547,7 @@ def check_adam_bytes(answer: int) -> None:
           "chỉnh toàn bộ.")
 
 
-my_bytes = None  # ví dụ: 12 * 12 * 8 * (...)
+my_bytes = None  # số byte của bạn (một số nguyên), tính bằng công thức
 if my_bytes is not None:
     check_adam_bytes(my_bytes)
 

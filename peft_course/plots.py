@@ -61,3 +61,31 @@ def plot_memory_breakdown(rows: list[Mapping], title: str, ax=None):
     ax.set(ylabel="MB", title=title)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_pareto(rows: list[Mapping], base_accuracy: float, title: str = "Chất lượng theo số tham số huấn luyện",
+                ax=None):
+    """Độ chính xác test theo số tham số huấn luyện (thang log), biên Pareto và mốc mô hình nền.
+
+    Mỗi phần tử của `rows` có "label", "trainable" và "test_accuracy" (như kết quả của bench/compare.py). Một
+    phương pháp nằm trên biên nếu không phương pháp nào vừa ít tham số hơn vừa chính xác hơn.
+    """
+    ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
+    ordered = sorted(rows, key=lambda r: r["trainable"])
+    xs, ys = [r["trainable"] for r in ordered], [r["test_accuracy"] for r in ordered]
+    ax.scatter(xs, ys, s=60, zorder=3)
+    for i, r in enumerate(ordered):  # nhãn xen kẽ trên/dưới để các điểm gần nhau không đè chữ
+        ax.annotate(r["label"], (r["trainable"], r["test_accuracy"]), textcoords="offset points",
+                    xytext=(6, 5) if i % 2 == 0 else (6, -12), fontsize=8)
+    best, frontier = -1.0, []
+    for x, y in zip(xs, ys):
+        if y > best:
+            frontier.append((x, y))
+            best = y
+    ax.step(*zip(*frontier), where="post", color="tab:green", alpha=0.6, label="biên Pareto")
+    ax.axhline(base_accuracy, color="gray", linestyle=":", label="mô hình nền (chưa tinh chỉnh)")
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 2, max(xs) * 8)  # chừa chỗ cho nhãn của điểm ngoài cùng
+    ax.set(xlabel="tham số huấn luyện (thang log)", ylabel="độ chính xác test", title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax

@@ -55,3 +55,20 @@ def test_bad_device(device):
 def test_cuda_refused_without_gpu():
     with pytest.raises(CourseError, match="không dùng được"):
         pick_device("cuda")
+
+
+def test_model_card_matches_the_model_and_the_bench(base):
+    """Thẻ mô hình không cũ: số tham số bằng số đếm thật, bảng "có ý nghĩa không" là bảng bench/ đã ghi."""
+    import json
+    import re
+    from pathlib import Path
+
+
+    card = (Path(PACKAGED_MODEL) / "README.md").read_text(encoding="utf-8")
+    model, _ = base
+    stated = int(re.search(r"\| tham số \| ([\d,]+)", card).group(1).replace(",", ""))
+    assert stated == sum(p.numel() for p in model.parameters())
+    bench = json.loads((Path(__file__).parents[1] / "bench/results/meaningfulness.json").read_text(encoding="utf-8"))
+    assert bench["table"] in card and all(bench["checks"].values())
+    for heading in ("## Giấy phép", "## Perplexity", "## Câu sinh mẫu", "bigram", "unigram", "nguồn chưa thấy"):
+        assert heading in card, heading
