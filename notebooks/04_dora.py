@@ -305,13 +305,18 @@ def make_dora(r: int) -> nn.Module:
 # NBVAL_IGNORE_OUTPUT
 explored = training_explorer(course, make_dora, "dora", [1, 4, 8, 16], baseline=full, knob="r", value=8)
 
+# %% [markdown]
+# LoRA $r = 8$ cùng cấu hình đã được huấn luyện ở bài 3; nếu bạn đã chạy bài đó, kết quả (kể cả thời gian mỗi bước)
+# được đọc lại từ bộ đệm. Tỉ số thời gian DoRA/LoRA dưới đây vì vậy chỉ đúng khi hai lần chạy ở cùng một máy;
+# `bench/compare.py` đo mọi phương pháp trong một lần chạy (bài 6).
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 from peft_course.plots import plot_histories
 
 lora_model = course.fresh_model()
 apply_lora(lora_model, LoRAConfig(r=8, alpha=16, target_modules=TARGETS))
-lora_run = experiments.run(course, "LoRA r=8", lora_model, "lora", progress=False)
+lora_run = experiments.run(course, "LoRA r=8", lora_model, "lora", progress=False, cache=True)  # bài 3 đã chạy đúng lần này
 dora_run = explored[8]
 dora_run.name = "DoRA r=8"
 plot_histories({"tinh chỉnh toàn bộ": full.history, "LoRA r=8": lora_run.history, "DoRA r=8": dora_run.history},

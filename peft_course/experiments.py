@@ -17,7 +17,7 @@ from torch import nn
 
 from .data import FeedbackTask, TaskData, load_feedback
 from .errors import require_choice
-from .model import PACKAGED_MODEL, load_base_model, pick_device
+from .model import load_base_model, pick_device
 from .params import count_parameters
 from .training import History, evaluate, set_seed, train
 
@@ -90,18 +90,103 @@ class Result:
 
 def run(course: Course, name: str, model: nn.Module, method: str | None = None, *, steps: int = DEFAULT_STEPS,
         batch_size: int = DEFAULT_BATCH, lr: float | None = None, seed: int = 0, eval_every: int | None = 50,
-        progress: bool = True) -> Result:
+        progress: bool = True,
+        cache: bool = False,  # dùng lại một lần chạy giống hệt đã lưu (xem `cache_path`) thay vì huấn luyện lại
+        ) -> Result:
     """Huấn luyện `model` (đã áp phương pháp) theo công thức của `method` rồi đánh giá trên test.
 
     name: tên hiển thị trong bảng; method: khóa trong RECIPES (mặc định = name).
+
+    Với cache=True, nếu đã có một lần chạy cùng mô hình lúc bắt đầu (giá trị mọi tham số, tham số nào huấn
+    luyện, mã nguồn và cấu hình mọi mô-đun), cùng công thức, dữ liệu, thiết bị và phiên bản thư viện, thì kết
+    quả và các tham số huấn luyện đã học được nạp lại vào `model`: mô hình sau đó y như vừa huấn luyện xong (huấn
+    luyện trên CPU là tất định). Nhờ vậy LoRA r=8 ở bài 3, 4 và 5 chỉ huấn luyện một lần.
     """
     method = require_choice("method", method or name, RECIPES)
+    lr = lr if lr is not None else RECIPES[method]["lr"]
+    path = cache_path(course, model, [method, lr, steps, batch_size, seed, eval_every]) if cache else None
+    if path is not None and path.exists():
+        return _load_run(path, model, name)
     set_seed(seed)
-    h = train(model, course.train, course.validation, steps=steps, batch_size=batch_size,
-              lr=lr if lr is not None else RECIPES[method]["lr"], seed=seed, eval_every=eval_every, progress=progress)
+    h = train(model, course.train, course.validation, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+              eval_every=eval_every, progress=progress)
     counts = count_parameters(model)
-    return Result(name, counts.trainable, counts.total, h.time_per_step_s, h.peak_memory_mb, h.final_accuracy,
-                  evaluate(model, course.test)["accuracy"], h)
+    result = Result(name, counts.trainable, counts.total, h.time_per_step_s, h.peak_memory_mb, h.final_accuracy,
+                    evaluate(model, course.test)["accuracy"], h)
+    if path is not None:
+        _save_run(path, model, result)
+    return result
+
+
+def _fingerprint(model: nn.Module) -> str | None:
+    """Mã băm của mô hình lúc bắt đầu: tham số (tên, hình dạng, requires_grad, giá trị), mã nguồn và thuộc tính
+    đơn giản (r, α, hệ số…) của mọi mô-đun. None nếu không đọc được mã nguồn của một lớp (khi đó không dùng bộ đệm).
+    """
+    import inspect
+
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(f"{name}|{tuple(p.shape)}|{p.dtype}|{p.requires_grad}".encode())
+        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    sources: dict[type, str] = {}
+    for name, m in model.named_modules():
+        cls = type(m)
+        if cls not in sources:
+            try:
+                sources[cls] = inspect.getsource(cls)
+            except (OSError, TypeError):
+                return None
+        attrs = sorted((k, v if isinstance(v, (bool, str)) else float(v)) for k, v in vars(m).items()  # 16 ≡ 16.0
+                       if isinstance(v, (bool, int, float, str)) and k != "training" and not k.startswith("_"))
+        hooks = (len(m._forward_pre_hooks), len(m._forward_hooks))
+        h.update(f"{name}|{cls.__module__}.{cls.__qualname__}|{attrs}|{hooks}".encode())
+    for src in sorted(sources.values()):
+        h.update(src.encode())
+    return h.hexdigest()
+
+
+def cache_path(course: Course, model: nn.Module, recipe: list) -> Path | None:
+    """Tệp bộ đệm (.json; tham số đã học ở .safetensors cạnh nó) cho một lần chạy, hoặc None nếu không băm được.
+
+    Khóa gồm: dấu vân tay của mô hình, công thức, dữ liệu ba tập, mã nguồn gói peft_course, thiết bị, phiên bản
+    torch/transformers. Thư mục: $PEFT_COURSE_CACHE, mặc định ~/.cache/peft_course.
+    """
+    import transformers
+
+    model_key = _fingerprint(model)
+    if model_key is None:
+        return None
+    package = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        package.update(f.read_bytes())
+    data = hashlib.sha256()
+    for split in (course.train, course.validation, course.test):
+        data.update(split.input_ids.numpy().tobytes() + split.y.numpy().tobytes())
+    key = json.dumps([model_key, recipe, data.hexdigest(), package.hexdigest(), course.device.type,
+                      torch.__version__, transformers.__version__])
+    root = Path(os.environ.get("PEFT_COURSE_CACHE", Path.home() / ".cache" / "peft_course"))
+    return root / f"run-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def _save_run(path: Path, model: nn.Module, result: Result) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    learned = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(learned, str(path.with_suffix(".safetensors")))
+    path.write_text(json.dumps(asdict(result)), encoding="utf-8")
+
+
+def _load_run(path: Path, model: nn.Module, name: str) -> Result:
+    from safetensors.torch import load_file
+
+    learned = load_file(str(path.with_suffix(".safetensors")))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, value in learned.items():
+            params[n].copy_(value.to(params[n].device))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Result(**{**data, "name": name, "history": History(**data["history"])})
 
 
 def base_result(course: Course) -> Result:
@@ -133,32 +218,16 @@ def results_table(results: list[Result], full: Result | None = None, base: Resul
     return "\n".join(rows)
 
 
-def _cache_file(course: Course, steps: int, seed: int) -> Path:
-    """Tệp bộ đệm của mốc tinh chỉnh toàn bộ, khóa theo trọng số, công thức, thiết bị và phiên bản."""
-    import transformers
-
-    from . import __version__
-
-    weights = Path(course.name_or_path or PACKAGED_MODEL) / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.exists() else str(course.name_or_path)
-    key = json.dumps([digest, RECIPES["full"], steps, DEFAULT_BATCH, seed, course.device.type, torch.__version__,
-                      transformers.__version__, __version__])
-    root = Path(os.environ.get("PEFT_COURSE_CACHE", Path.home() / ".cache" / "peft_course"))
-    return root / f"full-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-
-
 def full_baseline(course: Course, steps: int = DEFAULT_STEPS, seed: int = 0, refresh: bool = False) -> Result:
     """Kết quả tinh chỉnh toàn bộ (bài 0) để các bài sau so sánh.
 
-    Huấn luyện một lần rồi lưu vào ~/.cache/peft_course (hoặc $PEFT_COURSE_CACHE); các bài sau đọc lại
-    thay vì huấn luyện lại. Khóa bộ đệm gồm mã băm trọng số, công thức, thiết bị và phiên bản thư viện,
-    nên đổi bất kỳ thứ gì trong đó là huấn luyện lại. refresh=True: luôn huấn luyện lại.
+    Huấn luyện một lần rồi lưu vào bộ đệm (`run(..., cache=True)`); các bài sau đọc lại thay vì huấn luyện lại.
+    Đổi trọng số, công thức, dữ liệu, mã của gói, thiết bị hay phiên bản thư viện là huấn luyện lại.
+    refresh=True: luôn huấn luyện lại (và ghi đè bộ đệm).
     """
-    path = _cache_file(course, steps, seed)
-    if path.exists() and not refresh:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Result(**{**data, "history": History(**data["history"])})
-    result = run(course, "tinh chỉnh toàn bộ", course.fresh_model(), "full", steps=steps, seed=seed, progress=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(result)), encoding="utf-8")
-    return result
+    model = course.fresh_model(seed)
+    if refresh:
+        path = cache_path(course, model, ["full", RECIPES["full"]["lr"], steps, DEFAULT_BATCH, seed, 50])
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return run(course, "tinh chỉnh toàn bộ", model, "full", steps=steps, seed=seed, progress=False, cache=True)

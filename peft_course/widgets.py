@@ -66,6 +66,7 @@ def training_explorer(
     knob: str = "r",
     value=None,
     steps: int = 150,
+    cache: bool = True,  # dùng lại lần chạy giống hệt đã có (experiments.run(..., cache=True))
 ):
     """Chọn giá trị núm, bấm nút để huấn luyện; vẽ đường mất mát và độ chính xác cạnh tinh chỉnh toàn bộ.
 
@@ -82,7 +83,7 @@ def training_explorer(
         v = picker.value
         with out:
             out.clear_output(wait=True)
-            r = run(course, f"{method} {knob}={v}", make_model(v), method, steps=steps, progress=False)
+            r = run(course, f"{method} {knob}={v}", make_model(v), method, steps=steps, progress=False, cache=cache)
             results[v] = r
             plot_histories({"tinh chỉnh toàn bộ": baseline.history, r.name: r.history}, title=r.name)
             plt.show()

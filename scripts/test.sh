@@ -10,8 +10,12 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1
 .venv/bin/python scripts/check_pairs.py
 .venv/bin/python scripts/colab.py --check
+# Bộ đệm các lần chạy (experiments.run(..., cache=True)) bắt đầu trống cho lần dựng trang và cho nbval: mọi
+# bài được huấn luyện thật như khi sinh viên chạy lần đầu theo thứ tự bài.
+cache_root=$(mktemp -d)
+trap 'rm -rf "$cache_root"' EXIT
 if [ "${PEFT_SKIP_DOCS:-0}" != 1 ]; then
-  bash scripts/build_docs.sh
+  PEFT_COURSE_CACHE="$cache_root/docs" bash scripts/build_docs.sh
   # Trang vừa dựng thì các kiểm thử trên site/ phải chạy (không được bỏ qua); trình duyệt cũng vậy nếu có chromium.
   export PEFT_DOCS_REQUIRED=1
   if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
@@ -20,6 +24,7 @@ if [ "${PEFT_SKIP_DOCS:-0}" != 1 ]; then
     echo "Cảnh báo: không có chromium, kiểm thử trình duyệt của trang sẽ bị bỏ qua." >&2
   fi
 fi
+export PEFT_COURSE_CACHE="$cache_root/tests"
 targets=(tests)
 ls notebooks/*.ipynb >/dev/null 2>&1 && targets+=(notebooks)
 .venv/bin/python -m pytest -q "${targets[@]}" --nbval-lax --nbval-kernel-name python3 \
