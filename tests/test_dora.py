@@ -109,5 +109,5 @@ def test_refuses_bad_inputs(base):
     with pytest.raises(CourseError, match="quá lớn"):
         apply_dora(ours, DoRAConfig(r=200, target_modules=["c_attn"]))
     apply_lora(ours, LoRAConfig(target_modules=["c_attn"]))
-    with pytest.raises(CourseError, match="lần hai"):
+    with pytest.raises(CourseError, match="đã có LoRA.*không áp DoRA"):
         apply_dora(ours, DoRAConfig(target_modules=["c_attn"]))
