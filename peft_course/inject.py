@@ -92,7 +92,10 @@ def inject(
     """
     freeze_base(model)
     for name in names:
-        replace_module(model, name, wrap(name, model.get_submodule(name)))
+        old = model.get_submodule(name)
+        new = wrap(name, old)
+        new.train(old.training)  # mô-đun mới (dropout…) theo chế độ train/eval của chỗ nó thay, không mặc định train
+        replace_module(model, name, new)
     return list(names)
 
 
