@@ -19,7 +19,7 @@ from torch import nn
 
 from .dora import DoRALinear
 from .errors import CourseError, is_int, is_real, require, require_bool
-from .inject import find_targets, layer_dims, require_module
+from .inject import find_targets, layer_dims, refuse_if_adapted, require_module
 from .lora import LoRAConfig, LoRALinear, apply_layers, lora_layers
 
 CONFIG_NAME = "adapter_config.json"
@@ -236,7 +236,8 @@ def load_adapter(
         require(not any(m.merged for m in layers.values()), "Mô hình đang ở dạng đã gộp; gọi unmerge_lora trước khi nạp.")
         names = list(layers)
     else:
-        names = find_targets(model, list(config.target_modules))
+        refuse_if_adapted(model, "DoRA" if dora else "LoRA")
+        names = find_targets(model, list(config.target_modules), "DoRA" if dora else "LoRA")
     expected = _expected_shapes(model, names, config.r, dora)
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
