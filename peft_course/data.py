@@ -42,7 +42,8 @@ def load_feedback(name: str | None = None) -> DatasetDict:
         else:
             raw = load_dataset(HUB_ALIASES.get(name, name))
     except Exception as e:  # lỗi của datasets/huggingface_hub (không mạng, không có bộ dữ liệu, tệp hỏng…)
-        raise CourseError(f"Không nạp được bộ dữ liệu {source} ({type(e).__name__}: {str(e)[:200]}); {valid}.") from None
+        reason = f"{type(e).__name__}: {str(e)[:200]}"
+        raise CourseError(f"Không nạp được bộ dữ liệu {source} ({reason}); {valid}.") from None
     require("train" in raw, f"Bộ dữ liệu {source} không có tập train; có: {list(raw)}.")
     if name is None:
         for split in raw:
@@ -123,7 +124,8 @@ class FeedbackTask:
         try:
             return list(rows["text"]), list(rows["label"])
         except (KeyError, TypeError, IndexError, ValueError):
-            have = getattr(rows, "column_names", None) or (list(rows) if isinstance(rows, dict) else type(rows).__name__)
+            have = getattr(rows, "column_names", None) or (list(rows) if isinstance(rows, dict)
+                                                            else type(rows).__name__)
             raise CourseError(f"rows phải có hai cột 'text' và 'label' (Dataset hoặc dict các danh sách); nhận được "
                               f"{have}.") from None
 

@@ -49,7 +49,8 @@ class LoRAConfig:
         require_bool("rslora", self.rslora)
         require(isinstance(self.target_modules, (list, tuple)) and len(self.target_modules) > 0
                 and all(isinstance(t, str) and t for t in self.target_modules),
-                f"target_modules phải là danh sách tên mô-đun (chuỗi), ví dụ ['c_attn'], nhận được {self.target_modules!r}.")
+                f"target_modules phải là danh sách tên mô-đun (chuỗi), ví dụ ['c_attn'], "
+                f"nhận được {self.target_modules!r}.")
 
 
 class LoRALinear(nn.Module):
@@ -108,6 +109,7 @@ class LoRALinear(nn.Module):
 
 def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
     """Các lớp LoRA (kể cả DoRA) đang có trong mô hình, theo tên mô-đun."""
+    require_module(model)
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
 
 
