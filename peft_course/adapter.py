@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import CourseError, require, require_choice, require_positive_int
+from .errors import require, require_choice, require_positive_int
+from .inject import find_targets, inject, layer_dims, refuse_if_adapted, require_module
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 # Vị trí adapter → đuôi tên các lớp chiếu ra được bọc.
@@ -32,13 +33,13 @@ class AdapterConfig:
     activation: str = "relu"  # phi tuyến giữa hai phép chiếu: relu, gelu, silu (swish), tanh
 
     def __post_init__(self) -> None:
-        _check(self)
+        self.validate()
 
-
-def _check(config: "AdapterConfig") -> None:
-    require_positive_int("r", config.r)
-    require_choice("placement", config.placement, PLACEMENTS)
-    require_choice("activation", config.activation, ACTIVATIONS)
+    def validate(self) -> None:
+        """Báo lỗi tiếng Việt cho r, placement, activation không hợp lệ (gọi lại lúc áp)."""
+        self.r = require_positive_int("r", self.r)  # np.int64 → int
+        require_choice("placement", self.placement, PLACEMENTS)
+        require_choice("activation", self.activation, ACTIVATIONS)
 
 
 class BottleneckAdapter(nn.Module):
@@ -51,8 +52,7 @@ class BottleneckAdapter(nn.Module):
         activation: str = "relu",  # tên phi tuyến trong ACTIVATIONS
     ) -> None:
         super().__init__()
-        require_positive_int("d", d)
-        require_positive_int("r", r)
+        d, r = require_positive_int("d", d), require_positive_int("r", r)
         require(r <= d, f"r = {r} lớn hơn d = {d}: nút cổ chai phải hẹp hơn (giá trị hợp lệ 1 … {d}).")
         require_choice("activation", activation, ACTIVATIONS)
         self.down = nn.Linear(d, r)  # khởi tạo mặc định của nn.Linear (Kaiming đều)
@@ -68,6 +68,8 @@ class BottleneckAdapter(nn.Module):
 class AdaptedLayer(nn.Module):
     """Bọc lớp chiếu ra của một nhánh con: y = adapter(base_layer(x)); base_layer đóng băng."""
 
+    course_method = "adapter"  # tên mà refuse_if_adapted báo khi gặp lớp này
+
     def __init__(self, base_layer: nn.Module, adapter: BottleneckAdapter) -> None:
         super().__init__()
         self.base_layer = base_layer
@@ -77,39 +79,27 @@ class AdaptedLayer(nn.Module):
         return self.adapter(self.base_layer(x))
 
 
-def _out_features(layer: nn.Module) -> int:
-    """Số chiều đầu ra của Conv1D (GPT-2, trọng số (in, out)) hoặc nn.Linear."""
-    if isinstance(layer, nn.Linear):
-        return layer.out_features
-    return int(getattr(layer, "nf", layer.weight.shape[-1]))
+def _new_adapter(layer: nn.Module, config: AdapterConfig) -> AdaptedLayer:
+    """Bọc `layer` bằng một adapter d → r → d (d = số chiều đầu ra của lớp), cùng thiết bị và kiểu số."""
+    w = layer.weight
+    adapter = BottleneckAdapter(layer_dims(layer, "adapter")[1], config.r, config.activation).to(w.device, w.dtype)
+    return AdaptedLayer(layer, adapter)
 
 
 def apply_adapters(model: nn.Module, config: AdapterConfig | None = None) -> list[str]:
     """Chèn adapter vào mọi khối (tại chỗ) theo `config.placement`, đóng băng mọi tham số nền.
 
     Trả về tên các lớp đã bọc. Báo CourseError (mô hình không bị sửa) khi cấu hình sai, r > d,
-    mô hình không có lớp attn.c_proj/mlp.c_proj, hoặc adapter đã được chèn rồi.
+    mô hình không có lớp attn.c_proj/mlp.c_proj, hoặc mô hình đã mang một phương pháp (kể cả adapter).
     """
-    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    require_module(model)
     config = config or AdapterConfig()
     require(isinstance(config, AdapterConfig), f"config phải là AdapterConfig, nhận được {type(config).__name__}.")
-    _check(config)
-    if any(isinstance(m, AdaptedLayer) for m in model.modules()):
-        raise CourseError("Mô hình này đã có adapter (lớp AdaptedLayer); hãy dùng một mô hình nền mới "
-                          "(course.fresh_model()) thay vì áp hai lần.")
-    suffixes = PLACEMENTS[config.placement]
-    targets = [(n, m) for n, m in model.named_modules() if n.endswith(suffixes)]
-    require(len(targets) > 0, f"Không tìm thấy lớp nào có tên kết thúc bằng {', '.join(suffixes)} trong "
-                              f"{type(model).__name__}; adapter của khóa học cần khối kiểu GPT-2.")
-    for name, layer in targets:
-        d = _out_features(layer)
+    config.validate()
+    refuse_if_adapted(model, "adapter")
+    targets = find_targets(model, PLACEMENTS[config.placement], "adapter")
+    for name in targets:
+        d = layer_dims(model.get_submodule(name), "adapter")[1]
         require(config.r <= d, f"r = {config.r} lớn hơn d = {d} của {name}: nút cổ chai phải hẹp hơn "
                                f"(giá trị hợp lệ 1 … {d}).")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name, layer in targets:
-        w = layer.weight
-        adapter = BottleneckAdapter(_out_features(layer), config.r, config.activation).to(w.device, w.dtype)
-        parent_name, _, leaf = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), leaf, AdaptedLayer(layer, adapter))
-    return [name for name, _ in targets]
+    return inject(model, targets, lambda name, layer: _new_adapter(layer, config))

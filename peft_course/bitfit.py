@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CourseError, require, require_choice
+from .errors import require, require_choice
+from .inject import inject, refuse_if_adapted, require_module
 
 # Những nhóm bias có thể chọn; tên mô-đun theo GPT-2 của transformers.
 WHICH = ("all", "attention_query", "mlp", "layernorm")
@@ -31,6 +32,10 @@ class BitFitConfig:
     # "mlp": bias của mlp.c_fc và mlp.c_proj; "layernorm": bias của ln_1, ln_2, ln_f
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Báo lỗi tiếng Việt khi `which` không phải một nhóm bias đã biết (gọi lại lúc áp)."""
         require_choice("which", self.which, WHICH)
 
 
@@ -39,6 +44,8 @@ class BiasDelta(nn.Module):
 
     δ khởi tạo bằng 0 nên lớp bọc cho đúng đầu ra cũ; base_layer bị đóng băng, chỉ δ được huấn luyện.
     """
+
+    course_method = "BitFit"  # tên mà refuse_if_adapted báo khi gặp lớp này
 
     def __init__(
         self,
@@ -70,19 +77,32 @@ class BiasDelta(nn.Module):
         return self.base_layer.bias.detach() + self.padded_delta().detach()
 
 
+def _query_size(model: nn.Module, name: str) -> int:
+    """Số phần tử phần q trong bias gộp của `name` (attn.c_attn): embed_dim của attention chứa nó.
+
+    GPT-2 gộp [q | k | v] (3d phần tử); attention nhiều truy vấn một khóa (GPTBigCode multi_query) gộp
+    [q | k | v] với k, v chỉ một đầu (d + 2·d/H): chia 3 sẽ lặng lẽ lấy sai phần q, nên ta đọc embed_dim.
+    """
+    attn = model.get_submodule(name.rpartition(".")[0])
+    d = getattr(attn, "embed_dim", None)
+    n = model.get_submodule(name).bias.numel()
+    require(isinstance(d, int) and 0 < d <= n, f"Không biết phần q trong bias gộp {name} ({n} phần tử): attention "
+                                               f"{type(attn).__name__} không có embed_dim hợp lệ (nhận được {d!r}).")
+    return d
+
+
 def _targets(model: nn.Module, which: str) -> list[tuple[str, nn.Module, int | None]]:
     """(tên mô-đun, mô-đun, số phần tử δ) cho nhóm bias `which`."""
     found = []
     for name, module in model.named_modules():
-        if not isinstance(getattr(module, "bias", None), torch.Tensor) or isinstance(module, BiasDelta):
+        if not isinstance(getattr(module, "bias", None), torch.Tensor):
             continue
         leaf = name.split(".")[-1]
         parent = name.split(".")[-2] if "." in name else ""
         if which == "all":
             found.append((name, module, None))
         elif which == "attention_query" and parent == "attn" and leaf == "c_attn":
-            d = module.bias.numel() // 3  # bias gộp [q | k | v], mỗi phần d phần tử
-            found.append((name, module, d))
+            found.append((name, module, _query_size(model, name)))
         elif which == "mlp" and parent == "mlp":
             found.append((name, module, None))
         elif which == "layernorm" and isinstance(module, nn.LayerNorm):
@@ -93,23 +113,16 @@ def _targets(model: nn.Module, which: str) -> list[tuple[str, nn.Module, int | N
 def apply_bitfit(model: nn.Module, config: BitFitConfig | None = None) -> list[str]:
     """Áp BitFit tại chỗ: bọc các lớp có bias được chọn bằng BiasDelta, đóng băng mọi tham số khác.
 
-    Trả về tên các mô-đun đã bọc. Báo CourseError (mô hình không bị sửa) nếu BitFit đã được áp rồi,
-    cấu hình sai, hoặc mô hình không có bias nào thuộc nhóm đã chọn.
+    Trả về tên các mô-đun đã bọc. Báo CourseError (mô hình không bị sửa) nếu mô hình đã mang một phương
+    pháp (kể cả BitFit), cấu hình sai, hoặc mô hình không có bias nào thuộc nhóm đã chọn.
     """
-    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    require_module(model)
     config = config or BitFitConfig()
     require(isinstance(config, BitFitConfig), f"config phải là BitFitConfig, nhận được {type(config).__name__}.")
-    require_choice("which", config.which, WHICH)
-    if any(isinstance(m, BiasDelta) for m in model.modules()):
-        raise CourseError("Mô hình này đã được áp BitFit (có lớp BiasDelta); hãy dùng một mô hình nền mới "
-                          "(course.fresh_model()) thay vì áp hai lần.")
+    config.validate()
+    refuse_if_adapted(model, "BitFit")
     targets = _targets(model, config.which)
     require(len(targets) > 0, f"which = {config.which!r}: không tìm thấy bias nào thuộc nhóm này trong "
                               f"{type(model).__name__} (cần mô-đun kiểu GPT-2: attn.c_attn, mlp.*, LayerNorm).")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name, module, size in targets:
-        parent_name, _, leaf = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, leaf, BiasDelta(module, size))
-    return [name for name, _, _ in targets]
+    sizes = {name: size for name, _, size in targets}
+    return inject(model, list(sizes), lambda name, module: BiasDelta(module, sizes[name]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from datasets import DatasetDict, load_dataset
 
-from .errors import CourseError, require
+from .errors import CourseError, is_int, require
 
 LABELS = ["tiêu cực", "trung lập", "tích cực"]  # chỉ số 0, 1, 2 (cùng thứ tự với UIT-VSFC)
 PROMPT = "Phản hồi: {text}\nCảm xúc:"
@@ -27,18 +27,51 @@ def load_feedback(name: str | None = None) -> DatasetDict:
     không cần mạng). name="uit-vsfc" hoặc một id trên hub có cột sentence/sentiment: ánh xạ về cùng
     lược đồ (chỉ dùng trên Colab có mạng).
     """
-    require(name is None or isinstance(name, str), f"name phải là None hoặc chuỗi, nhận được {name!r}.")
+    valid = f"tên hợp lệ: None (dữ liệu đóng gói), {', '.join(map(repr, HUB_ALIASES))} hoặc một id trên hub có cột " \
+            "sentence/sentiment (cần mạng)"
+    require(name is None or (isinstance(name, str) and name.strip() != ""),
+            f"name phải là None hoặc chuỗi không rỗng, nhận được {name!r}; {valid}.")
     import datasets as hf_datasets
 
     hf_datasets.disable_progress_bars()
+    source = "dữ liệu đóng gói" if name is None else repr(HUB_ALIASES.get(name, name))
+    try:
+        if name is None:
+            files = {split: str(PACKAGED_DATA / f"{split}.jsonl") for split in ("train", "validation", "test")}
+            raw = load_dataset("json", data_files=files)
+        else:
+            raw = load_dataset(HUB_ALIASES.get(name, name))
+    except Exception as e:  # lỗi của datasets/huggingface_hub (không mạng, không có bộ dữ liệu, tệp hỏng…)
+        reason = f"{type(e).__name__}: {str(e)[:200]}"
+        raise CourseError(f"Không nạp được bộ dữ liệu {source} ({reason}); {valid}.") from None
+    require("train" in raw, f"Bộ dữ liệu {source} không có tập train; có: {list(raw)}.")
     if name is None:
-        files = {split: str(PACKAGED_DATA / f"{split}.jsonl") for split in ("train", "validation", "test")}
-        return load_dataset("json", data_files=files)
-    raw = load_dataset(HUB_ALIASES.get(name, name))
+        for split in raw:
+            check_rows(raw[split]["text"], raw[split]["label"], LABELS, where=f"{source}, tập {split}")
+        return raw
     require({"sentence", "sentiment"} <= set(raw["train"].column_names),
             f"Bộ dữ liệu {name!r} không có cột sentence và sentiment; có: {raw['train'].column_names}.")
+    for split in raw:
+        check_rows(raw[split]["sentence"], raw[split]["sentiment"], LABELS, where=f"{source}, tập {split}")
     return raw.map(lambda r: {"text": r["sentence"], "label": r["sentiment"], "label_text": LABELS[r["sentiment"]]},
                    remove_columns=raw["train"].column_names)
+
+
+def check_rows(texts: list, labels: list, names: list[str], where: str = "dữ liệu") -> None:
+    """Kiểm tra từng dòng (văn bản, nhãn): số dòng khớp, văn bản là chuỗi không rỗng, nhãn là số nguyên 0 … n-1.
+
+    Thông báo nêu số thứ tự dòng (đếm từ 0) và giá trị sai. Nhãn True hay 1.0 bị từ chối: chúng lọt qua phép
+    so sánh với range nhưng là dấu hiệu cột nhãn bị đọc sai kiểu.
+    """
+    require(len(texts) == len(labels), f"{where}: {len(texts)} văn bản nhưng {len(labels)} nhãn; mỗi văn bản cần "
+                                       "đúng một nhãn (không dòng nào bị bỏ lặng lẽ).")
+    require(len(texts) > 0, f"{where}: tập dữ liệu rỗng; cần ít nhất một ví dụ có cột text và label.")
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        require(isinstance(text, str) and text.strip() != "",
+                f"{where}, dòng {i}: văn bản phải là chuỗi không rỗng, nhận được {text!r}.")
+        require(is_int(label) and 0 <= label < len(names),
+                f"{where}, dòng {i}: Nhãn {label!r} không hợp lệ; nhãn phải là số nguyên 0 … {len(names) - 1} "
+                f"({names}).")
 
 
 @dataclass
@@ -85,14 +118,39 @@ class FeedbackTask:
                 f"Token đầu của các nhãn {labels} trùng nhau ({first}); tokenizer này không phân biệt được nhãn.")
         self.label_token_ids = torch.tensor(first)
 
-    def encode(self, rows) -> TaskData:
-        """Mã hóa một tập (có cột text, label) thành TaskData."""
-        texts, ys = list(rows["text"]), list(rows["label"])
-        require(len(texts) > 0, "Tập dữ liệu rỗng: cần ít nhất một ví dụ có cột text và label.")
-        bad = [y for y in ys if y not in range(len(self.labels))]
-        if bad:
-            raise CourseError(f"Nhãn {bad[0]!r} không hợp lệ; nhãn phải là 0 … {len(self.labels) - 1} ({self.labels}).")
+    @staticmethod
+    def _columns(rows) -> tuple[list, list]:
+        """Hai cột text và label của `rows` (Dataset hay dict), lỗi tiếng Việt khi thiếu cột."""
+        try:
+            return list(rows["text"]), list(rows["label"])
+        except (KeyError, TypeError, IndexError, ValueError):
+            have = getattr(rows, "column_names", None) or (list(rows) if isinstance(rows, dict)
+                                                            else type(rows).__name__)
+            raise CourseError(f"rows phải có hai cột 'text' và 'label' (Dataset hoặc dict các danh sách); nhận được "
+                              f"{have}.") from None
+
+    def _check_length(self, prompts: list[list[int]], max_length: int | None) -> None:
+        """Từ chối ví dụ mà chuỗi token (lời nhắc + token nhãn) dài hơn ngữ cảnh của mô hình."""
+        limit = self.tokenizer.model_max_length if max_length is None else max_length
+        require(is_int(limit) and limit > 0, f"max_length phải là số nguyên dương, nhận được {limit!r}.")
+        if limit > 10**6:  # tokenizer không khai báo ngữ cảnh
+            return
+        long = [(i, len(p) + 1) for i, p in enumerate(prompts) if len(p) + 1 > limit]
+        require(not long, f"dòng {long[0][0] if long else 0}: ví dụ dài {long[0][1] if long else 0} token (cả token "
+                          f"nhãn) vượt ngữ cảnh {limit} token của mô hình ({len(long)} dòng như vậy); hãy rút gọn văn "
+                          "bản hoặc lọc bỏ các dòng này.")
+
+    def encode(
+        self,
+        rows,  # Dataset hoặc dict có cột text (chuỗi) và label (0 … số nhãn - 1)
+        max_length: int | None = None,  # số token tối đa mỗi ví dụ; None: tokenizer.model_max_length (ngữ cảnh)
+    ) -> TaskData:
+        """Mã hóa một tập (có cột text, label) thành TaskData; dòng sai hay quá dài bị từ chối, kèm số dòng."""
+        texts, ys = self._columns(rows)
+        check_rows(texts, ys, self.labels)
+        ys = [int(y) for y in ys]  # np.int64 → int
         prompts = self.tokenizer([PROMPT.format(text=t) for t in texts])["input_ids"]
+        self._check_length(prompts, max_length)
         seqs = [p + [int(self.label_token_ids[y])] for p, y in zip(prompts, ys)]
         width = max(map(len, seqs))
         pad = self.tokenizer.pad_token_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import require
@@ -24,6 +25,8 @@ class DoRAConfig(LoRAConfig):
 
 class DoRALinear(LoRALinear):
     """LoRALinear cộng thêm độ lớn m (một số cho mỗi đặc trưng đầu ra)."""
+
+    course_method = "DoRA"  # tên mà refuse_if_adapted báo khi gặp lớp này
 
     def __init__(self, base_layer: nn.Module, config: LoRAConfig) -> None:
         super().__init__(base_layer, config)
@@ -47,13 +50,22 @@ class DoRALinear(LoRALinear):
         Dạng y = base(x) + [(k − 1)·W x + k·sBA x] với k = m/‖W + sBA‖ bằng đại số với công thức trên;
         nó là thứ tự phép tính của peft (nên logit trùng peft từng bit) và ở bước 0 (k = 1, B = 0) phần
         hiệu chỉnh bằng đúng 0.
+
+        Khi có dropout và đang huấn luyện, cả hai nhánh của phần hiệu chỉnh dùng cùng x̃ = dropout(x):
+        (k − 1)·W x̃ + k·sBA x̃, như peft và mã của tác giả DoRA; khi đánh giá, x̃ = x.
         """
         y = self.base_layer(x)
         if self.merged:
             return y
-        wx = y if self.base_layer.bias is None else y - self.base_layer.bias  # W x, không có bias
         scale = self.magnitude / self.weight_norm()  # k = m / ‖W + sBA‖, dạng (out,)
-        return y + ((scale - 1) * wx + scale * self.lora_branch(x))
+        if self.training and not isinstance(self.dropout, nn.Identity):
+            x = self.dropout(x)  # một mặt nạ dropout cho cả W x̃ và BA x̃
+            wx = F.linear(x, self.base_weight_linear())  # W x̃, không có bias
+            lora = (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+        else:
+            wx = y if self.base_layer.bias is None else y - self.base_layer.bias  # W x, không có bias
+            lora = self.lora_branch(x)
+        return y + ((scale - 1) * wx + scale * lora)
 
     @torch.no_grad()
     def merge(self) -> None:

@@ -9,6 +9,8 @@ và `load_adapter` nạp được tệp peft lưu. Chỉ dùng safetensors: khô
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -16,12 +18,20 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .dora import DoRALinear
-from .errors import CourseError, require
-from .lora import LoRAConfig, LoRALinear, apply_layers, find_targets, layer_dims, lora_layers
+from .errors import CourseError, is_int, is_real, require, require_bool
+from .inject import find_targets, layer_dims, refuse_if_adapted, require_module
+from .lora import LoRAConfig, LoRALinear, apply_layers, lora_layers
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 PREFIX = "base_model.model."
+ADAPTER_FILES = {CONFIG_NAME, WEIGHTS_NAME, "README.md"}  # những tệp overwrite=True được phép thay
+# Trường của peft.LoraConfig mà khóa học cài đặt (kiểu được kiểm tra trong `_lora_config`).
+IMPLEMENTED = {"peft_type", "r", "lora_alpha", "target_modules", "lora_dropout", "use_rslora", "use_dora",
+               "fan_in_fan_out"}
+# Trường chỉ là thông tin, hoặc chỉ ảnh hưởng khởi tạo (trọng số được nạp đè): giá trị nào cũng được.
+METADATA = {"task_type", "auto_mapping", "peft_version", "base_model_name_or_path", "revision", "inference_mode",
+            "init_lora_weights", "megatron_core", "qalora_group_size", "runtime_config"}
 
 
 def _adapter_kind(layers: dict[str, LoRALinear]) -> tuple[LoRAConfig, bool]:
@@ -48,18 +58,12 @@ def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_adapter(
-    model: nn.Module,  # mô hình đã áp apply_lora hoặc apply_dora
-    path: str | Path,  # thư mục đích (tạo nếu chưa có)
-    base_model_name_or_path: str | None = None,  # ghi vào cấu hình; mặc định lấy từ model.config
-) -> Path:
-    """Ghi `adapter_config.json` + `adapter_model.safetensors` theo định dạng peft; trả về thư mục."""
-    layers = lora_layers(model)
+def _peft_config(model: nn.Module, layers: dict[str, LoRALinear], base_model_name_or_path: str | None) -> dict:
+    """Nội dung `adapter_config.json` theo định dạng của peft cho các lớp LoRA/DoRA `layers`."""
     config, is_dora = _adapter_kind(layers)
-    state = adapter_state(model)
     if base_model_name_or_path is None:
         base_model_name_or_path = str(getattr(getattr(model, "config", None), "name_or_path", "") or "") or None
-    peft_config = {
+    return {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
         "r": config.r,
@@ -75,15 +79,111 @@ def save_adapter(
         "modules_to_save": None,
         "base_model_name_or_path": base_model_name_or_path,
     }
+
+
+def _check_destination(out: Path, overwrite: bool) -> None:
+    """Từ chối ghi vào một tệp, hay vào thư mục không rỗng khi overwrite=False (hoặc không phải bộ chuyển)."""
+    require(not out.exists() or out.is_dir(), f"path = {str(out)!r} là một tệp, không phải thư mục; hãy chọn một "
+                                              "thư mục (chưa có hoặc rỗng) cho bộ chuyển.")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not present:
+        return
+    require(overwrite, f"Thư mục {str(out)!r} không rỗng (có {present[:4]}); save_adapter không ghi đè lặng lẽ: "
+                       "gọi với overwrite=True để thay bộ chuyển cũ, hoặc chọn thư mục khác.")
+    foreign = [n for n in present if n not in ADAPTER_FILES]
+    require(not foreign, f"Thư mục {str(out)!r} có tệp không thuộc một bộ chuyển ({foreign[:4]}); overwrite=True chỉ "
+                         f"thay một thư mục chỉ chứa {sorted(ADAPTER_FILES)}. Hãy chọn thư mục khác.")
+
+
+def _write_folder(out: Path, state: dict[str, torch.Tensor], peft_config: dict) -> None:
+    """Ghi vào một thư mục tạm cạnh `out` (trọng số trước, cấu hình sau) rồi đổi tên: không bao giờ dở dang."""
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(peft_config, ensure_ascii=False, indent=2), encoding="utf-8")
+        old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
+        if out.exists():
+            out.rename(old)  # thư mục cũ (rỗng, hoặc bộ chuyển cũ khi overwrite=True) giữ lại tới khi thay xong
+        try:
+            tmp.rename(out)
+        except OSError:
+            if old.exists():
+                old.rename(out)  # đặt lại thư mục cũ
+            raise
+        tmp = None
+        shutil.rmtree(old, ignore_errors=True)
+    except Exception as e:  # OSError, lỗi của safetensors khi đĩa đầy…
+        raise CourseError(f"Không ghi được bộ chuyển vào {str(out)!r} ({type(e).__name__}: {e}); thư mục đích "
+                          "giữ nguyên như trước. Hãy chọn một thư mục ghi được.") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_adapter(
+    model: nn.Module,  # mô hình đã áp apply_lora hoặc apply_dora
+    path: str | Path,  # thư mục đích (tạo nếu chưa có; phải rỗng, trừ khi overwrite=True)
+    base_model_name_or_path: str | None = None,  # ghi vào cấu hình; mặc định lấy từ model.config
+    *,
+    overwrite: bool = False,  # True: thay một bộ chuyển đã có ở `path`
+) -> Path:
+    """Ghi `adapter_config.json` + `adapter_model.safetensors` theo định dạng peft; trả về thư mục.
+
+    Ghi nguyên tử: cả hai tệp vào một thư mục tạm rồi đổi tên, nên một lỗi giữa chừng (đĩa đầy, quyền)
+    để lại thư mục đích y như trước. Thư mục không rỗng bị từ chối, trừ khi overwrite=True.
+    """
+    require_module(model)
+    require(isinstance(path, (str, Path)) and str(path).strip() != "",
+            f"path phải là đường dẫn thư mục (chuỗi hoặc Path, không rỗng), nhận được {path!r}.")
+    require_bool("overwrite", overwrite)
+    require(base_model_name_or_path is None or isinstance(base_model_name_or_path, str),
+            f"base_model_name_or_path phải là None hoặc chuỗi, nhận được {base_model_name_or_path!r}.")
+    layers = lora_layers(model)
+    peft_config = _peft_config(model, layers, base_model_name_or_path)
+    state = adapter_state(model)
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_NAME).write_text(json.dumps(peft_config, ensure_ascii=False, indent=2), encoding="utf-8")
-    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    _check_destination(out, overwrite)
+    _write_folder(out, state, peft_config)
     return out
+
+
+def _is_off(value: object) -> bool:
+    """Giá trị "tắt" của một trường peft: None, False, {} hoặc []."""
+    return value is None or value is False or (isinstance(value, (dict, list)) and len(value) == 0)
+
+
+def _lora_config(raw: dict) -> tuple[LoRAConfig, bool]:
+    """LoRAConfig và cờ DoRA từ nội dung `adapter_config.json`; từ chối mọi trường không cài đặt hay sai kiểu."""
+    unsupported = {k: v for k, v in raw.items() if k not in IMPLEMENTED | METADATA and not _is_off(v)
+                   and not (k == "bias" and v == "none")}
+    require(not unsupported, f"{CONFIG_NAME} dùng trường peft mà khóa học không cài đặt: "
+                             f"{', '.join(f'{k} = {v!r}' for k, v in list(unsupported.items())[:4])}. "
+                             f"Chỉ hỗ trợ {sorted(IMPLEMENTED)} (các trường khác phải để mặc định: None, False, "
+                             "{}, [] hoặc bias = 'none').")
+    missing = [k for k in ("r", "lora_alpha", "target_modules") if k not in raw]
+    require(not missing, f"{CONFIG_NAME} thiếu trường {missing}; thiếu lora_alpha thì peft tự đặt 8 và lặng lẽ "
+                         "đổi hệ số, nên ở đây ta từ chối.")
+    types = {"r": (is_int, "số nguyên"), "lora_alpha": (is_real, "số"), "lora_dropout": (is_real, "số"),
+             "use_rslora": (lambda v: isinstance(v, bool), "true/false"),
+             "use_dora": (lambda v: isinstance(v, bool), "true/false"),
+             "fan_in_fan_out": (lambda v: isinstance(v, bool), "true/false")}
+    for key, (check, kind) in types.items():
+        require(key not in raw or check(raw[key]), f"{CONFIG_NAME}: {key} phải là {kind} kiểu JSON, nhận được "
+                                                   f"{raw[key]!r} ({type(raw[key]).__name__}).")
+    targets = raw["target_modules"]
+    require(isinstance(targets, list), f"target_modules trong {CONFIG_NAME} phải là danh sách tên; nhận được "
+                                       f"{targets!r} (biểu thức chính quy của peft không được hỗ trợ ở đây).")
+    config = LoRAConfig(r=raw["r"], alpha=raw["lora_alpha"], target_modules=targets,
+                        dropout=raw.get("lora_dropout", 0.0), rslora=raw.get("use_rslora", False))
+    return config, raw.get("use_dora", False)
 
 
 def read_adapter(path: str | Path) -> tuple[LoRAConfig, bool, dict[str, torch.Tensor]]:
     """Đọc (cấu hình, cờ DoRA, các tensor) từ một thư mục bộ chuyển; báo lỗi rõ khi thiếu tệp hay tệp hỏng."""
+    require(isinstance(path, (str, Path)) and str(path).strip() != "",
+            f"path phải là đường dẫn thư mục (chuỗi hoặc Path, không rỗng), nhận được {path!r}.")
     folder = Path(path)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         require((folder / name).is_file(), f"Không thấy tệp {name} trong {str(folder)!r}: một bộ chuyển theo định "
@@ -94,20 +194,12 @@ def read_adapter(path: str | Path) -> tuple[LoRAConfig, bool, dict[str, torch.Te
         raise CourseError(f"Tệp {CONFIG_NAME} trong {str(folder)!r} không phải JSON hợp lệ ({e}).") from None
     require(isinstance(raw, dict) and raw.get("peft_type") == "LORA",
             f"{CONFIG_NAME}: peft_type phải là 'LORA', nhận được {raw.get('peft_type') if isinstance(raw, dict) else raw!r}.")
-    missing = [k for k in ("r", "lora_alpha", "target_modules") if k not in raw]
-    require(not missing, f"{CONFIG_NAME} thiếu trường {missing}; thiếu lora_alpha thì peft tự đặt 8 và lặng lẽ "
-                         "đổi hệ số, nên ở đây ta từ chối.")
-    targets = raw["target_modules"]
-    require(isinstance(targets, list), f"target_modules trong {CONFIG_NAME} phải là danh sách tên; nhận được "
-                                       f"{targets!r} (biểu thức chính quy của peft không được hỗ trợ ở đây).")
-    config = LoRAConfig(r=raw["r"], alpha=raw["lora_alpha"], target_modules=targets,
-                        dropout=raw.get("lora_dropout", 0.0), rslora=bool(raw.get("use_rslora", False)))
-    config.validate()
+    config, dora = _lora_config(raw)
     try:
         state = load_file(str(folder / WEIGHTS_NAME))
     except Exception as e:  # safetensors báo lỗi riêng cho tệp cụt/hỏng
         raise CourseError(f"Tệp {WEIGHTS_NAME} trong {str(folder)!r} bị hỏng hoặc không phải safetensors ({e}).") from None
-    return config, bool(raw.get("use_dora", False)), state
+    return config, dora, state
 
 
 def _expected_shapes(model: nn.Module, names: list[str], r: int, dora: bool) -> dict[str, tuple[int, ...]]:
@@ -132,7 +224,7 @@ def load_adapter(
     Kiểm tra hết trước khi sửa: thiếu khóa, thừa khóa, sai hình dạng (sai hạng, sai mô hình), tệp hỏng
     đều báo CourseError và mô hình giữ nguyên.
     """
-    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    require_module(model)
     config, dora, state = read_adapter(path)
     layers = lora_layers(model)
     if layers:
@@ -144,7 +236,8 @@ def load_adapter(
         require(not any(m.merged for m in layers.values()), "Mô hình đang ở dạng đã gộp; gọi unmerge_lora trước khi nạp.")
         names = list(layers)
     else:
-        names = find_targets(model, list(config.target_modules))
+        refuse_if_adapted(model, "DoRA" if dora else "LoRA")
+        names = find_targets(model, list(config.target_modules), "DoRA" if dora else "LoRA")
     expected = _expected_shapes(model, names, config.r, dora)
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))

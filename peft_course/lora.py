@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
 
-from .errors import CourseError, require, require_positive_int, require_positive_number
+from .errors import is_real, require, require_bool, require_positive_int, require_positive_number
+from .inject import LINEAR_TYPES, find_targets, inject, layer_dims, refuse_if_adapted, require_module
 
-SUPPORTED = (nn.Linear, Conv1D)  # các loại lớp LoRA bọc được
+SUPPORTED = LINEAR_TYPES  # các loại lớp LoRA bọc được (nn.Linear, Conv1D)
 
 
 @dataclass
@@ -34,31 +34,29 @@ class LoRAConfig:
         """Hệ số s nhân vào BA: α/r, hoặc α/√r với rsLoRA."""
         return self.alpha / (math.sqrt(self.r) if self.rslora else self.r)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Báo lỗi tiếng Việt cho r, α, dropout, target_modules không hợp lệ."""
-        require_positive_int("r", self.r)
+        """Báo lỗi tiếng Việt cho r, α, dropout, rslora, target_modules không hợp lệ.
+
+        Gọi lúc tạo cấu hình và lại lúc áp (phòng khi một trường bị gán lại sau đó).
+        """
+        self.r = require_positive_int("r", self.r)  # np.int64 → int
         require_positive_number("alpha", self.alpha)
-        ok = isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool) and 0 <= self.dropout < 1
+        ok = is_real(self.dropout) and 0 <= self.dropout < 1
         require(ok, f"dropout phải là số trong [0, 1), nhận được {self.dropout!r}.")
+        require_bool("rslora", self.rslora)
         require(isinstance(self.target_modules, (list, tuple)) and len(self.target_modules) > 0
                 and all(isinstance(t, str) and t for t in self.target_modules),
-                f"target_modules phải là danh sách tên mô-đun (chuỗi), ví dụ ['c_attn'], nhận được {self.target_modules!r}.")
-
-
-def layer_dims(layer: nn.Module) -> tuple[int, int, bool]:
-    """(in_features, out_features, fan_in_fan_out) của một nn.Linear hoặc Conv1D.
-
-    nn.Linear lưu W dạng (out, in) và tính x·Wᵀ; Conv1D của GPT-2 lưu W dạng (in, out) và tính x·W.
-    """
-    if isinstance(layer, Conv1D):
-        return layer.weight.shape[0], layer.weight.shape[1], True
-    if isinstance(layer, nn.Linear):
-        return layer.in_features, layer.out_features, False
-    raise CourseError(f"LoRA chỉ bọc nn.Linear hoặc Conv1D, nhận được {type(layer).__name__}.")
+                f"target_modules phải là danh sách tên mô-đun (chuỗi), ví dụ ['c_attn'], "
+                f"nhận được {self.target_modules!r}.")
 
 
 class LoRALinear(nn.Module):
     """y = base(x) + s · B A dropout(x), với s = α/r; `base_layer` đóng băng, chỉ A và B được huấn luyện."""
+
+    course_method = "LoRA"  # tên mà refuse_if_adapted báo khi gặp lớp này
 
     def __init__(self, base_layer: nn.Module, config: LoRAConfig) -> None:
         super().__init__()
@@ -109,55 +107,24 @@ class LoRALinear(nn.Module):
         return f"in={self.in_features}, out={self.out_features}, r={self.r}, scaling={self.scaling:g}, merged={self.merged}"
 
 
-def find_targets(model: nn.Module, target_modules: list[str]) -> list[str]:
-    """Tên các mô-đun khớp `target_modules` theo quy tắc của peft: tên bằng đích hoặc kết thúc bằng '.' + đích.
-
-    Báo lỗi nếu một đích không khớp lớp nào, hoặc khớp một mô-đun không phải Linear/Conv1D.
-    """
-    modules = dict(model.named_modules())
-    available = sorted({n.split(".")[-1] for n, m in modules.items() if isinstance(m, SUPPORTED)})
-    chosen: list[str] = []
-    for target in target_modules:
-        hits = [n for n in modules if n == target or n.endswith("." + target)]
-        require(len(hits) > 0, f"target_modules: tên {target!r} không khớp mô-đun nào trong mô hình; "
-                               f"các tên Linear/Conv1D có sẵn: {available}.")
-        wrong = [n for n in hits if not isinstance(modules[n], SUPPORTED)]
-        if wrong:
-            raise CourseError(f"target_modules: {target!r} khớp {wrong[0]!r} là {type(modules[wrong[0]]).__name__}, "
-                              f"không phải nn.Linear/Conv1D; các tên dùng được: {available}.")
-        chosen += [n for n in hits if n not in chosen]
-    return sorted(chosen, key=list(modules).index)
-
-
 def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
     """Các lớp LoRA (kể cả DoRA) đang có trong mô hình, theo tên mô-đun."""
+    require_module(model)
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
-
-
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
-    """Thay mô-đun con tên `name` (dạng 'transformer.h.0.attn.c_attn') bằng `new`."""
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
 
 
 def apply_layers(model: nn.Module, config: LoRAConfig, layer_cls: type[LoRALinear]) -> list[str]:
     """Bọc mọi lớp đích bằng `layer_cls`, đóng băng phần còn lại; kiểm tra hết trước khi sửa mô hình."""
-    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    require_module(model)
     require(isinstance(config, LoRAConfig), f"config phải là LoRAConfig, nhận được {type(config).__name__}.")
-    existing = lora_layers(model)
-    require(not existing, f"Mô hình đã có lớp LoRA/DoRA (ví dụ {next(iter(existing), '')!r}); không áp lần hai. "
-                          "Hãy bắt đầu từ một mô hình nền mới.")
+    refuse_if_adapted(model, layer_cls.course_method)
     config.validate()
-    names = find_targets(model, list(config.target_modules))
+    names = find_targets(model, list(config.target_modules), layer_cls.course_method)
     for name in names:  # kiểm tra r với mọi lớp trước khi sửa gì
         d_in, d_out, _ = layer_dims(model.get_submodule(name))
         require(config.r <= min(d_in, d_out), f"r = {config.r} quá lớn cho lớp {name} ({d_in}→{d_out}): "
                                               f"giá trị hợp lệ là 1 … {min(d_in, d_out)}.")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name in names:
-        _replace(model, name, layer_cls(model.get_submodule(name), config))
-    return names
+    return inject(model, names, lambda name, layer: layer_cls(layer, config))
 
 
 def apply_lora(model: nn.Module, config: LoRAConfig) -> list[str]:

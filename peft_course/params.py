@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from .errors import require
+from .errors import CourseError, require
 
 
 @dataclass
@@ -74,11 +74,17 @@ def freeze(model: nn.Module, trainable: str | None = None) -> int:
     """
     require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
     require(trainable is None or isinstance(trainable, str), f"trainable phải là None hoặc chuỗi regex, nhận được {trainable!r}.")
-    matched = 0
-    for name, p in model.named_parameters():
-        p.requires_grad_(trainable is not None and re.search(trainable, name) is not None)
-        matched += p.numel() if p.requires_grad else 0
     if trainable is not None:
-        names = sorted({".".join(n.split(".")[-2:]) for n, _ in model.named_parameters()})[:8]
+        try:
+            re.compile(trainable)
+        except re.error as e:
+            raise CourseError(f"Mẫu trainable = {trainable!r} không phải biểu thức chính quy hợp lệ ({e}).") from None
+    named = list(model.named_parameters())
+    keep = [trainable is not None and re.search(trainable, name) is not None for name, _ in named]
+    matched = sum(p.numel() for (_, p), k in zip(named, keep) if k)
+    if trainable is not None:  # kiểm tra trước, rồi mới đổi requires_grad: lỗi không để lại mô hình sửa dở
+        names = sorted({".".join(n.split(".")[-2:]) for n, _ in named})[:8]
         require(matched > 0, f"Mẫu trainable = {trainable!r} không khớp tham số nào; ví dụ tên có trong mô hình: {names}.")
+    for (_, p), k in zip(named, keep):
+        p.requires_grad_(k)
     return matched

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CourseError, require, require_positive_int
+from .errors import CourseError, require, require_finite_number, require_positive_int
+from .inject import PREFIX_ATTN, freeze_base, refuse_if_adapted, require_module
 
-ATTN_NAME = "peft_course_prefix"  # tên hàm attention đăng ký với transformers
+ATTN_NAME = PREFIX_ATTN  # tên hàm attention đăng ký với transformers
 
 
 @dataclass
@@ -46,6 +47,8 @@ class PrefixConfig:
         require_positive_int("num_virtual_tokens", self.num_virtual_tokens)
         require(isinstance(self.reparameterize, bool), f"reparameterize phải là True/False, nhận được {self.reparameterize!r}.")
         require_positive_int("hidden", self.hidden)
+        std = require_finite_number("init_std", self.init_std)
+        require(std >= 0, f"init_std phải là số hữu hạn ≥ 0, nhận được {self.init_std!r}.")
         ids = self.init_token_ids
         require(ids is None or (len(ids) > 0 and all(isinstance(i, int) and i >= 0 for i in ids)),
                 f"init_token_ids phải là None hoặc danh sách id token (số nguyên ≥ 0) không rỗng, nhận được {ids!r}.")
@@ -79,6 +82,8 @@ class Prefix(nn.Module):
 
     Cột được xếp theo (lớp, khóa/giá trị, đầu, chiều đầu): lớp l dùng khóa P[:, l, 0] và giá trị P[:, l, 1].
     """
+
+    course_method = "prefix tuning"  # tên mà refuse_if_adapted báo khi gặp mô-đun này
 
     def __init__(self, k: int, num_layers: int, num_heads: int, d: int, reparameterize: bool = False,
                  hidden: int = 192, init_std: float = 0.5) -> None:
@@ -143,6 +148,8 @@ class Prompt(nn.Module):
 
     Khóa/giá trị được tính lại một lần mỗi lượt forward (móc trước `transformer`), rồi mỗi lớp đọc phần của mình.
     """
+
+    course_method = "prompt tuning"  # tên mà refuse_if_adapted báo khi gặp mô-đun này
 
     def __init__(self, model: nn.Module, k: int, init_token_ids: list[int] | None = None) -> None:
         super().__init__()
@@ -228,8 +235,7 @@ def _shift_positions(model: nn.Module, k: int, n_positions: int):
 
 def _install(model: nn.Module, source: nn.Module, k: int, n_positions: int, name: str) -> list[str]:
     """Phần chung của apply_prefix/apply_prompt: đóng băng, gắn nguồn tiền tố vào từng attention, móc vị trí."""
-    for p in model.parameters():
-        p.requires_grad_(False)
+    freeze_base(model)
     model.add_module(name, source)  # tham số của nguồn tiền tố nằm trong mô hình (được đếm, được lưu)
     _register_attention()
     model.set_attn_implementation(ATTN_NAME)
@@ -241,10 +247,20 @@ def _install(model: nn.Module, source: nn.Module, k: int, n_positions: int, name
     return changed + ["transformer.wpe"]
 
 
-def _check_fresh(model: nn.Module, k: int) -> tuple[int, int, int, int]:
+def _refuse_multi_query(model: nn.Module) -> None:
+    """GPTBigCode multi_query có một đầu khóa/giá trị dùng chung: bảng tiền tố H đầu không khớp, nên từ chối."""
+    c = model.config
+    mq = getattr(c, "model_type", None) == "gpt_bigcode" and getattr(c, "multi_query", True)
+    require(not mq, f"model_type = {c.model_type!r} với multi_query = True (một đầu khóa/giá trị cho mọi đầu truy "
+                    "vấn): prefix/prompt tuning của khóa học cần khóa/giá trị riêng cho từng đầu; dùng GPT-2, hoặc "
+                    "GPTBigCode với multi_query = False.")
+
+
+def _check_fresh(model: nn.Module, k: int, method: str = "prefix tuning") -> tuple[int, int, int, int]:
+    require_module(model)
     L, H, d, n_positions = _shape(model)
-    require(not any(hasattr(b.attn, "prefix_kv") for b in model.transformer.h),
-            "Mô hình đã có token ảo (apply_prefix hoặc apply_prompt đã được gọi): hãy áp lên một mô hình nền mới.")
+    _refuse_multi_query(model)
+    refuse_if_adapted(model, method)
     require_positive_int("num_virtual_tokens", k, maximum=n_positions - 1)
     return L, H, d, n_positions
 
@@ -282,7 +298,7 @@ def fold_prefix(model: nn.Module) -> int:
 def apply_prompt(model: nn.Module, config: PromptConfig) -> list[str]:
     """Thêm prompt tuning: k vector đầu vào học được (k·d tham số), mọi trọng số nền đóng băng."""
     require(isinstance(config, PromptConfig), f"config phải là PromptConfig, nhận được {type(config).__name__}.")
-    _, _, _, n_positions = _check_fresh(model, config.num_virtual_tokens)
+    _, _, _, n_positions = _check_fresh(model, config.num_virtual_tokens, "prompt tuning")
     vocab = model.transformer.wte.weight.shape[0]
     ids = config.init_token_ids
     require(ids is None or max(ids) < vocab, f"init_token_ids có id {max(ids or [0])} ngoài từ vựng (0 … {vocab - 1}).")

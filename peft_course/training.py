@@ -15,7 +15,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import TaskData
-from .errors import require, require_positive_int, require_positive_number
+from .errors import CourseError, is_int, require, require_bool, require_finite_number, require_positive_int, \
+    require_positive_number
 
 
 def set_seed(seed: int) -> None:
@@ -117,6 +118,52 @@ def _schedule(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
+def _check_train_args(model: nn.Module, train_data: TaskData, val_data: TaskData | None, steps: int, lr: float,
+                      batch_size: int, eval_every: int | None, weight_decay: float, warmup: int, seed: int,
+                      progress: bool) -> None:
+    """Kiểm tra mọi đối số của `train` trước bước 1: một lỗi không bao giờ đến sau khi đã huấn luyện xong."""
+    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    for name, data in (("train_data", train_data), ("val_data", val_data)):
+        require(isinstance(data, TaskData) or (name == "val_data" and data is None),
+                f"{name} phải là TaskData (từ FeedbackTask.encode){' hoặc None' if name == 'val_data' else ''}, "
+                f"nhận được {type(data).__name__}.")
+    if val_data is not None:
+        require(torch.equal(val_data.label_token_ids, train_data.label_token_ids),
+                f"val_data dùng token nhãn {val_data.label_token_ids.tolist()} khác train_data "
+                f"({train_data.label_token_ids.tolist()}): hai tập phải mã hóa bằng cùng một FeedbackTask.")
+    require_positive_int("steps", steps)
+    require_positive_number("lr", lr)
+    require_positive_int("batch_size", batch_size, maximum=len(train_data))
+    require(eval_every is None or (is_int(eval_every) and eval_every > 0),
+            f"eval_every phải là None hoặc số nguyên dương, nhận được {eval_every!r}.")
+    wd = require_finite_number("weight_decay", weight_decay)
+    require(wd >= 0, f"weight_decay phải là số hữu hạn ≥ 0, nhận được {weight_decay!r}.")
+    require(is_int(warmup) and warmup >= 0, f"warmup phải là số nguyên ≥ 0, nhận được {warmup!r}.")
+    require(is_int(seed) and seed >= 0, f"seed phải là số nguyên ≥ 0, nhận được {seed!r}.")
+    require_bool("progress", progress)
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    for name, data in (("train_data", train_data), ("val_data", val_data)):
+        top = int(data.input_ids.max()) if data is not None else -1
+        require(not isinstance(vocab, int) or top < vocab, f"{name} có token id {top} ngoài từ vựng của mô hình "
+                                                           f"(0 … {vocab - 1}): dữ liệu mã hóa bằng tokenizer khác?")
+
+
+def _snapshot(model: nn.Module) -> tuple[bool, dict[str, torch.Tensor]]:
+    """Chế độ train/eval và bản sao (trên CPU) của các tham số sẽ được huấn luyện, để khôi phục khi phân kỳ."""
+    return model.training, {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def _restore(model: nn.Module, snapshot: tuple[bool, dict[str, torch.Tensor]]) -> None:
+    """Đưa mô hình về đúng trạng thái trong `snapshot` (giá trị tham số và chế độ train/eval)."""
+    training, values = snapshot
+    params = dict(model.named_parameters())
+    for n, value in values.items():
+        params[n].copy_(value)
+        params[n].grad = None
+    model.train(training)
+
+
 def train(
     model: nn.Module,
     train_data: TaskData,
@@ -134,16 +181,14 @@ def train(
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 
     Những tham số đã đóng băng không vào bộ tối ưu, nên không có trạng thái Adam và không đổi.
+    Mọi đối số được kiểm tra trước bước 1. Mất mát không hữu hạn (nan/inf: phân kỳ) dừng huấn luyện bằng
+    CourseError nêu bước và gợi ý tốc độ học nhỏ hơn; mô hình được trả về đúng trạng thái trước khi gọi.
     """
-    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
-    require(isinstance(train_data, TaskData), f"train_data phải là TaskData, nhận được {type(train_data).__name__}.")
-    require_positive_int("steps", steps)
-    require_positive_number("lr", lr)
-    require_positive_int("batch_size", batch_size, maximum=len(train_data))
-    require(eval_every is None or (isinstance(eval_every, int) and eval_every > 0),
-            f"eval_every phải là None hoặc số nguyên dương, nhận được {eval_every!r}.")
+    _check_train_args(model, train_data, val_data, steps, lr, batch_size, eval_every, weight_decay, warmup, seed,
+                      progress)
     params = [p for p in model.parameters() if p.requires_grad]
     require(len(params) > 0, "Mô hình không có tham số nào requires_grad=True: không có gì để huấn luyện.")
+    before = _snapshot(model)
     set_seed(seed)
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -167,6 +212,11 @@ def train(
             opt.zero_grad(set_to_none=True)
             hist.steps.append(step)
             hist.loss.append(loss.item())
+            if not math.isfinite(hist.loss[-1]):
+                _restore(model, before)
+                raise CourseError(f"Mất mát ở bước {step} là {hist.loss[-1]} (không hữu hạn): huấn luyện phân kỳ với "
+                                  f"lr = {lr:g}. Hãy thử tốc độ học nhỏ hơn, ví dụ lr = {lr / 10:g}; mô hình đã được "
+                                  "trả về trạng thái trước khi gọi train().")
             if val_data is not None and ((eval_every and step % eval_every == 0) or step == steps):
                 t_eval = time.perf_counter()
                 m = evaluate(model, val_data)

@@ -97,7 +97,7 @@ def test_applying_twice_is_refused_and_model_unchanged():
     model, _ = load_base_model(device="cpu")
     apply_bitfit(model)
     state = repr(model)
-    with pytest.raises(CourseError, match="hai lần"):
+    with pytest.raises(CourseError, match="đã có BitFit.*hai lần"):
         apply_bitfit(model, BitFitConfig("mlp"))
     assert repr(model) == state
 

@@ -109,5 +109,31 @@ def test_refuses_bad_inputs(base):
     with pytest.raises(CourseError, match="quá lớn"):
         apply_dora(ours, DoRAConfig(r=200, target_modules=["c_attn"]))
     apply_lora(ours, LoRAConfig(target_modules=["c_attn"]))
-    with pytest.raises(CourseError, match="lần hai"):
+    with pytest.raises(CourseError, match="đã có LoRA.*không áp DoRA"):
         apply_dora(ours, DoRAConfig(target_modules=["c_attn"]))
+
+
+@pytest.mark.parametrize("which", ["conv1d", "linear"])
+def test_training_mode_dropout_matches_peft(base, which):
+    """Dropout > 0 khi huấn luyện: phần độ lớn dùng W·dropout(x) như peft và tác giả DoRA (issue 12), sai số ≤ 1e-5."""
+    if which == "conv1d":
+        model, tok = base
+        x = dict(inputs(tok))
+        cfg = DoRAConfig(r=4, alpha=8, target_modules=ALL, dropout=0.3)
+    else:
+        model = tiny_llama()
+        x = {"input_ids": torch.randint(0, 64, (2, 10), generator=torch.Generator().manual_seed(1))}
+        cfg = DoRAConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"], dropout=0.3)
+    ours = copy.deepcopy(model)
+    apply_dora(ours, cfg)
+    perturb(ours, std=0.2)
+    ref = peft_twin(model, cfg, use_dora=True, fan_in_fan_out=which == "conv1d")
+    copy_into_peft(ours, ref)
+    ours.train(), ref.train()
+    torch.manual_seed(7)
+    a = ours(**x).logits
+    torch.manual_seed(7)
+    b = ref(**x).logits
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    ours.eval()
+    assert not torch.allclose(a, ours(**x).logits, atol=1e-3)  # dropout thật sự có tác dụng trong lần so sánh

@@ -109,3 +109,57 @@ def test_refuses_files_that_do_not_match(base, tmp_path):
 def test_save_refuses_model_without_adapter(base, tmp_path):
     with pytest.raises(CourseError, match="apply_lora"):
         save_adapter(copy.deepcopy(base[0]), tmp_path)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("alpha_pattern", {"c_attn": 32}), ("rank_pattern", {"c_attn": 2}), ("layers_to_transform", [0]),
+    ("bias", "lora_only"), ("modules_to_save", ["lm_head"]),
+])
+def test_peft_fields_not_implemented_are_refused(base, tmp_path, field, value):
+    """Tệp do peft ghi với một trường khóa học không cài đặt: từ chối, nêu tên trường (không nạp sai hệ số)."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = base
+    kwargs = {"r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "fan_in_fan_out": True, field: value}
+    get_peft_model(copy.deepcopy(model), LoraConfig(**kwargs)).save_pretrained(str(tmp_path))
+    fresh = copy.deepcopy(model)
+    with pytest.raises(CourseError, match=rf"{field} = {value!r}".replace("[", r"\[").replace("{", r"\{")):
+        load_adapter(fresh, tmp_path)
+    assert not lora_layers(fresh) and all(p.requires_grad for p in fresh.parameters())
+
+
+@pytest.mark.parametrize("dora", [False, True])
+def test_peft_non_default_supported_fields_load_exactly(base, tmp_path, dora):
+    """rslora, dropout, task_type, init không mặc định do peft ghi: nạp xong cho cùng logit như peft."""
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = base
+    ref = get_peft_model(copy.deepcopy(model), LoraConfig(
+        r=4, lora_alpha=16, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True, use_rslora=True,
+        lora_dropout=0.2, use_dora=dora, init_lora_weights=False, task_type="CAUSAL_LM"))
+    ref.save_pretrained(str(tmp_path))
+    mine = copy.deepcopy(model)
+    load_adapter(mine, tmp_path)
+    assert next(iter(lora_layers(mine).values())).scaling == pytest.approx(16 / 2)  # α/√r
+    ref.eval()
+    x = inputs(tok)
+    torch.testing.assert_close(mine(**x).logits, ref(**x).logits, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("use_rslora", "false", "use_rslora"), ("use_dora", 0, "use_dora"), ("r", "8", "r phải"),
+    ("r", 8.0, "r phải"), ("lora_alpha", True, "lora_alpha"), ("lora_dropout", "0.1", "lora_dropout"),
+    ("fan_in_fan_out", "true", "fan_in_fan_out"),
+])
+def test_config_needs_real_json_types(base, tmp_path, field, value, needle):
+    model, _ = base
+    ours = copy.deepcopy(model)
+    apply_lora(ours, LoRAConfig(r=8, alpha=16, target_modules=["c_attn"]))
+    save_adapter(ours, tmp_path)
+    cfg = json.loads((tmp_path / CONFIG_NAME).read_text(encoding="utf-8"))
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({**cfg, field: value}), encoding="utf-8")
+    fresh = copy.deepcopy(model)
+    with pytest.raises(CourseError, match=needle) as info:
+        load_adapter(fresh, tmp_path)
+    assert repr(value) in str(info.value)
+    assert not lora_layers(fresh)

@@ -149,9 +149,9 @@ def test_bad_input_raises_vietnamese_errors(base):
     with pytest.raises(CourseError, match="n_positions|quá lớn"):
         apply_prefix(fresh(), PrefixConfig(num_virtual_tokens=N_POS))
     model = with_prefix(5)
-    with pytest.raises(CourseError, match="đã có token ảo"):
+    with pytest.raises(CourseError, match="đã có prefix tuning.*không áp prefix tuning"):
         apply_prefix(model, PrefixConfig(5))
-    with pytest.raises(CourseError, match="đã có token ảo"):
+    with pytest.raises(CourseError, match="đã có prefix tuning.*không áp prompt tuning"):
         apply_prompt(model, PromptConfig(5))
     long_ids = torch.zeros(1, N_POS - 4, dtype=torch.long)  # 124 token thật + 5 ảo > 128 vị trí
     with pytest.raises(CourseError, match="vượt n_positions"):
