@@ -38,11 +38,19 @@ def _widgets():
 
 
 def figure_png(fig) -> bytes:
-    """Ảnh PNG của một hình matplotlib (độ phân giải PNG_DPI), rồi đóng hình để nó không hiện thêm lần nữa."""
+    """Ảnh PNG của một hình matplotlib (độ phân giải PNG_DPI), rồi đóng hình để nó không hiện thêm lần nữa.
+
+    Ảnh được giảm còn bảng 128 màu (hình đường và cột không khác bằng mắt) để trạng thái widget lưu trong
+    notebook, gồm một ảnh cho mỗi giá trị núm, nhỏ đi khoảng ba lần.
+    """
+    from PIL import Image
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
     plt.close(fig)
-    return buffer.getvalue()
+    small = io.BytesIO()
+    Image.open(buffer).convert("RGB").quantize(colors=128).save(small, format="png", optimize=True)
+    return small.getvalue()
 
 
 def png_width(png: bytes) -> int:
