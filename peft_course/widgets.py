@@ -127,7 +127,7 @@ def knob_explorer(
     pages = prerendered_pages([image_widget(figure_png(knob_figure(values, counts, full, knob, v))) for v in values],
                               values)
     slider = w.SelectionSlider(options=values, value=value, description=knob, style=LABEL_STYLE,
-                               layout=w.Layout(width="auto", max_width="100%"))
+                               layout=w.Layout(width="100%", max_width="34em"))
     link_to_pages(slider, pages)
     display(w.VBox([slider, pages]))
     return counts

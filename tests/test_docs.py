@@ -392,6 +392,8 @@ INSPECT_JS = r"""
   const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
   for (let i = 0; i < 100 && views && document.querySelectorAll('.jupyter-widgets, .widget-subarea > *').length === 0; i++)
     await new Promise(r => setTimeout(r, 100));
+  await new Promise(r => setTimeout(r, 200));
+  await document.fonts.ready;
   const article = document.querySelector('article') || document.body;
   const skip = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA', 'MJX-CONTAINER']);
   const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
@@ -407,14 +409,43 @@ INSPECT_JS = r"""
     if (/\$\$|\\\(|\\\[|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$/.test(t)) raw.push(t.trim().slice(0, 120));
   }
   const imgs = [...article.querySelectorAll('img')].map(i => ({
-    src: i.getAttribute('src').slice(0, 60), ok: i.complete && i.naturalWidth > 0}));
+    src: (i.getAttribute('src') || '').slice(0, 60), ok: i.complete && i.naturalWidth > 0}));
+  // Hình: bề rộng hiển thị so với bề rộng đã vẽ (thuộc tính width của ảnh retina, hoặc số điểm ảnh).
+  const shrunk = [];
+  article.querySelectorAll('.jp-OutputArea-output img, .peft-pages img').forEach((img, i) => {
+    if (!img.offsetParent || !img.naturalWidth) return;
+    const drawn = parseFloat(img.getAttribute('width')) || img.naturalWidth;
+    const ratio = img.getBoundingClientRect().width / drawn;
+    if (ratio < 0.75) shrunk.push(`hình ${i + 1}: vẽ ${Math.round(drawn)} px, hiện ${Math.round(ratio * 100)}%`);
+  });
+  // Khối mã (ô mã, đầu ra văn bản, mã trong Markdown) rộng hơn chỗ của nó: phải cuộn ngang.
+  const wide = [];
+  article.querySelectorAll('pre').forEach(pre => {
+    if (pre.offsetParent && pre.scrollWidth > pre.clientWidth + 1) {
+      const kind = pre.closest('.jp-InputArea') ? 'mã' : pre.closest('.jp-OutputArea') ? 'đầu ra' : 'khối mã';
+      wide.push(`${kind}: ${pre.textContent.split('\n').find(l => l.length * 7.2 > pre.clientWidth) || pre.textContent.slice(0, 60)}`.slice(0, 110));
+    }
+  });
+  const warnings = [...article.querySelectorAll('.jp-OutputArea-output')]
+    .map(o => o.textContent).filter(t => /\b\w*Warning\b/.test(t)).map(t => t.trim().slice(0, 120));
+  // Chữ tiếng Việt cần kiểm phông: một ít phần tử mỗi loại (văn bản, mã, đầu ra, nhãn widget).
+  const vi = /[ạảãàáâậầấẩẫăắằặẳẵẻẽèéêếềệểễịỉĩìíọỏõòóôốồộổỗơớờợởỡụủũùúưứừựửữỳýỵỷỹđ]/i;
+  let probes = 0;
+  for (const sel of ['.md-typeset p', '.jp-InputArea pre', '.jp-OutputArea pre', '.widget-label', '.md-typeset li']) {
+    let n = 0;
+    for (const el of article.querySelectorAll(sel)) {
+      if (n >= 3) break;
+      if (el.offsetParent && vi.test(el.textContent) && !el.querySelector('mjx-container')) {
+        el.setAttribute('data-peft-probe', probes++); n++;
+      }
+    }
+  }
   return {
     title: document.title,
     h1: (article.querySelector('h1') || {}).textContent || '',
     math: document.querySelectorAll('mjx-container').length,
     mathErrors: document.querySelectorAll('mjx-merror').length,
-    rawTex: raw,
-    imgs: imgs,
+    rawTex: raw, imgs: imgs, shrunk: shrunk, wide: wide, warnings: warnings, probes: probes,
     figures: article.querySelectorAll('.jp-OutputArea-output img').length,
     widgetViews: views,
     widgetsRendered: document.querySelectorAll('.jupyter-widgets').length,
@@ -429,48 +460,154 @@ def scroll_to(browser, selector: str) -> bool:
         " el.scrollIntoView({block: 'center'}); return true; })()"))
 
 
-# mkdocs-material hỏi GitHub số sao của kho để hiện cạnh liên kết tới kho; không có mạng thì chỉ thiếu con số đó.
-OPTIONAL_HOSTS = ("https://api.github.com/",)
+# Không trang nào được gọi api.github.com (partials/source.html đã thay; xem mkdocs.yml).
+OPTIONAL_HOSTS: tuple[str, ...] = ()
+WIDTHS = (1280, 390)
+SELF_HOSTED = ("Inter", "JetBrains Mono")  # tên phông thật: "Inter", "Inter SemiBold"…
 
 
-def check_page(browser, base_url: str, path: str, shots: Path, name: str) -> dict:
+def broken_glyphs(browser, probes: int) -> list[str]:
+    """Phần tử có chữ tiếng Việt được vẽ (dù chỉ một ký tự) bằng phông của hệ thống thay vì phông tự phục vụ."""
+    bad = []
+    for i in range(probes):
+        fonts = browser.platform_fonts(f'[data-peft-probe="{i}"]')
+        foreign = [f"{f['familyName']} ({f['glyphCount']} ký tự)" for f in fonts
+                   if not f["isCustomFont"] or not f["familyName"].startswith(SELF_HOSTED)]
+        if foreign:
+            text = browser.evaluate(f"document.querySelector('[data-peft-probe=\"{i}\"]').textContent.slice(0, 60)")
+            bad.append(f"{text!r}: {foreign}")
+    return bad
+
+
+def check_page(browser, base_url: str, path: str, shots: Path, name: str, width: int = 1280) -> dict:
+    browser.set_width(width)
     browser.open(base_url + path)
     info = browser.evaluate(INSPECT_JS)
-    browser.screenshot(shots / f"{name}_top.png")
+    browser.screenshot(shots / f"{name}_{width}_top.png")
     foreign = [u for u in browser.requested_urls() if not u.startswith((base_url, *OPTIONAL_HOSTS))
                and urlsplit(u).scheme not in ("data", "blob")]
     assert not foreign, f"{path}: tải từ nơi khác (trang phải chạy không mạng): {foreign}"
     failures = [f for f in browser.failures() if not any(h in f for h in OPTIONAL_HOSTS)]
     assert not failures, f"{path}: " + "\n".join(failures)
-    assert info["mathErrors"] == 0, f"{path}: MathJax báo lỗi công thức"
-    assert not info["rawTex"], f"{path}: còn TeX chưa được dựng: {info['rawTex']}"
-    assert all(img["ok"] for img in info["imgs"]), f"{path}: ảnh không hiện: {info['imgs']}"
+    problems = []
+    if info["mathErrors"]:
+        problems.append("MathJax báo lỗi công thức")
+    problems += [f"TeX chưa được dựng: {t}" for t in info["rawTex"]]
+    problems += [f"ảnh không hiện: {i['src']}" for i in info["imgs"] if not i["ok"]]
+    problems += [f"chữ Việt vẽ bằng phông hệ thống: {b}" for b in broken_glyphs(browser, info["probes"])]
+    problems += [f"hình bị thu nhỏ dưới 75%: {s}" for s in info["shrunk"]]
+    problems += [f"cảnh báo trong đầu ra: {w}" for w in info["warnings"]]
+    if width >= 1280:
+        problems += [f"khối rộng hơn cột (cuộn ngang): {w}" for w in info["wide"]]
+    assert not problems, f"{path} ở {width} px:\n" + "\n".join(problems[:40]) + (
+        f"\n… và {len(problems) - 40} chỗ nữa" if len(problems) > 40 else "")
     return info
 
 
-def test_home_page_in_browser(site, served_site, browser, screenshots, capsys) -> None:
+MARKDOWN_PAGES = ["", "glossary/", "comparison/", "instructor/", "references/"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", MARKDOWN_PAGES, ids=lambda p: p.strip("/") or "home")
+def test_markdown_page_in_browser(site, served_site, browser, screenshots, capsys, path, width) -> None:
     with capsys.disabled():
-        print(f"\nẢnh chụp trang: {screenshots}")
-    info = check_page(browser, served_site, "", screenshots, "home")
-    assert "PEFT" in info["title"]
+        print(f"\nẢnh chụp trang: {screenshots}", end="")
+    info = check_page(browser, served_site, path, screenshots, path.strip("/") or "home", width)
     assert info["h1"].strip()
+    if path == "":
+        assert "PEFT" in info["title"]
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("notebook", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
-def test_lesson_page_in_browser(site, served_site, browser, screenshots, notebook) -> None:
+def test_lesson_page_in_browser(site, served_site, browser, screenshots, notebook, width) -> None:
     assert lesson_page(site, notebook).is_file(), f"{notebook.name} chưa thành trang"
-    info = check_page(browser, served_site, f"lessons/{notebook.stem}/", screenshots, notebook.stem)
+    info = check_page(browser, served_site, f"lessons/{notebook.stem}/", screenshots, notebook.stem, width)
     assert info["h1"].startswith("Bài"), info["h1"]
     assert info["math"] > 0, f"{notebook.name}: không có công thức nào được MathJax dựng"
     assert info["figures"] > 0, f"{notebook.name}: không có hình nào trong đầu ra"
     if info["widgetViews"]:
         assert info["widgetsRendered"] > 0, f"{notebook.name}: widget không được hiển thị từ trạng thái đã lưu"
     for selector, suffix in (("mjx-container[display=\"true\"]", "math"), (".jp-OutputArea-output img", "figure"),
-                             (".jupyter-widgets", "widget")):
+                             (".jupyter-widgets", "widget"), (".peft-table-scroll", "table")):
         if scroll_to(browser, selector):
-            browser.screenshot(screenshots / f"{notebook.stem}_{suffix}.png")
+            browser.screenshot(screenshots / f"{notebook.stem}_{width}_{suffix}.png")
 
 
-def test_glossary_page_in_browser(site, served_site, browser, screenshots) -> None:
-    info = check_page(browser, served_site, "glossary/", screenshots, "glossary")
-    assert info["math"] > 0
+PROBE_TEXT = "Thiết lập tham số hồi quy"
+
+
+def test_vietnamese_code_uses_self_hosted_font(site, served_site, browser) -> None:
+    """Một ô mã chứa "Thiết lập tham số hồi quy": mọi ký tự được vẽ bằng JetBrains Mono tải từ chính trang."""
+    browser.set_width(1280)
+    browser.open(served_site + f"lessons/{LESSON_NOTEBOOKS[0].stem}/")
+    browser.evaluate(f"""(async () => {{
+      const host = document.querySelector('.jp-InputArea-editor .highlight-ipynb');
+      const pre = document.createElement('pre'); pre.id = 'peft-font-probe';
+      pre.innerHTML = '<span class="c1"># {PROBE_TEXT}</span>';
+      host.appendChild(pre);
+      await new Promise(r => requestAnimationFrame(() => setTimeout(r, 50)));
+      await document.fonts.ready;
+    }})()""")
+    fonts = browser.platform_fonts("#peft-font-probe")
+    assert fonts, "không đọc được phông của ô thử"
+    assert all(f["isCustomFont"] and f["familyName"] == "JetBrains Mono" for f in fonts), fonts
+    loaded = browser.evaluate("[...document.fonts].filter(f => f.family.replace(/\"/g, '') === 'JetBrains Mono'"
+                              " && f.status === 'loaded').map(f => f.unicodeRange).join(' ')")
+    assert "U+1EA0-1EF9" in loaded, f"tập con vietnamese của JetBrains Mono chưa được nạp: {loaded}"
+    assert sum(f["glyphCount"] for f in fonts) >= len(PROBE_TEXT.replace(" ", ""))
+
+
+# Thanh trượt của widget vẽ sẵn (peft_course.widgets): kéo nó phải đổi hình đang hiện, không cần kernel.
+SLIDER_JS = """(() => {
+  const box = [...document.querySelectorAll('.widget-vbox')].find(b => b.querySelector('.peft-pages'));
+  if (!box) return null;
+  box.scrollIntoView({block: 'center'});
+  const handle = box.querySelector('.noUi-handle, .ui-slider-handle');
+  const shown = [...box.querySelectorAll('.peft-pages img')].findIndex(i => i.offsetParent);
+  const r = handle.getBoundingClientRect();
+  return {x: r.x + r.width / 2, y: r.y + r.height / 2, shown: shown,
+          track: box.querySelector('.noUi-target, .ui-slider').getBoundingClientRect().width};
+})()"""
+VISIBLE_FIGURE_JS = """(() => {
+  const box = [...document.querySelectorAll('.widget-vbox')].find(b => b.querySelector('.peft-pages'));
+  return [...box.querySelectorAll('.peft-pages img')].findIndex(i => i.offsetParent);
+})()"""
+
+
+def test_slider_changes_prerendered_figure(site, served_site, browser) -> None:
+    browser.set_width(1280)
+    tried = []
+    for notebook in LESSON_NOTEBOOKS:
+        browser.open(served_site + f"lessons/{notebook.stem}/")
+        browser.evaluate(INSPECT_JS)
+        slider = browser.evaluate(SLIDER_JS)
+        if slider is None:
+            tried.append(notebook.stem)
+            continue
+        assert slider["shown"] >= 0, f"{notebook.stem}: widget vẽ sẵn không hiện hình nào"
+        browser.drag(slider["x"], slider["y"], slider["track"] / 2)
+        import time
+
+        time.sleep(0.5)
+        after = browser.evaluate(VISIBLE_FIGURE_JS)
+        assert after >= 0 and after != slider["shown"], f"{notebook.stem}: kéo thanh trượt, hình không đổi"
+        return
+    pytest.fail(f"Không trang nào có widget vẽ sẵn (peft_course.widgets.knob_explorer): {tried}")
+
+
+def test_search_without_accents_finds_lora_lesson(site, served_site, browser) -> None:
+    """Người đọc gõ không dấu: "hang thap" phải tìm thấy bài LoRA ("hạng thấp")."""
+    import time
+
+    browser.set_width(1280)
+    browser.open(served_site)
+    browser.evaluate("document.querySelector('.md-search__input').focus()")
+    browser.type_text("hang thap")
+    hrefs: list[str] = []
+    for _ in range(50):
+        time.sleep(0.2)
+        hrefs = browser.evaluate("[...document.querySelectorAll('.md-search-result__item a')].map(a => a.href)")
+        if hrefs:
+            break
+    assert any("lessons/03_lora" in h for h in hrefs), f"kết quả tìm 'hang thap': {hrefs[:10]}"

@@ -278,7 +278,7 @@ CELL_TOOLBAR = re.compile(
     r'<span class="tag-container">\s*<span class="cell-tag">[^<]*</span>\s*</span>\s*</div>\s*)*</div>')
 COPY_BUTTON = '<div class="zeroclipboard-container">'
 COPY_TEXT = '<div class="clipboard-copy-txt"'
-LIVE_CELL = re.compile(r'(<div class="jp-Cell jp-CodeCell[^"]*\bcelltag_live-timing\b[^"]*"[^>]*>)')
+LIVE_CELL = re.compile(r'(<div class="jp-Cell jp-CodeCell[^"]*\bcelltag_live-timing\b[^"]*" id="cell-id=[^"]*">)')
 TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
 LIVE_NOTE = ('<p class="peft-live-timing" data-search-exclude><strong>Số đo trực tiếp</strong> — đo lúc dựng '
              "trang, trên máy dựng (có thể đang bận): chỉ minh họa cách đo, <em>không</em> phải số liệu công bố. "
