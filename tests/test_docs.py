@@ -426,26 +426,37 @@ INSPECT_JS = r"""
       wide.push(`${kind}: ${pre.textContent.split('\n').find(l => l.length * 7.2 > pre.clientWidth) || pre.textContent.slice(0, 60)}`.slice(0, 110));
     }
   });
+  const truncated = [...article.querySelectorAll('.widget-label, .widget-label-basic, .widget-readout')]
+    .filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent.trim());
   const warnings = [...article.querySelectorAll('.jp-OutputArea-output')]
     .map(o => o.textContent).filter(t => /\b\w*Warning\b/.test(t)).map(t => t.trim().slice(0, 120));
-  // Chữ tiếng Việt cần kiểm phông: một ít phần tử mỗi loại (văn bản, mã, đầu ra, nhãn widget).
+  // Chữ tiếng Việt cần kiểm phông: một ít phần tử mỗi loại (văn bản, mã, đầu ra, nhãn widget). Mỗi phần tử nhận
+  // một <span> vô hình chỉ chứa các chữ cái của nó (cùng phông kế thừa), để phép đo chỉ xét chữ, không xét ký
+  // hiệu (→, ─, ×) mà phông chữ không có.
   const vi = /[ạảãàáâậầấẩẫăắằặẳẵẻẽèéêếềệểễịỉĩìíọỏõòóôốồộổỗơớờợởỡụủũùúưứừựửữỳýỵỷỹđ]/i;
+  const letters = /[A-Za-zÀ-ÃÈ-ÊÌÍÒ-ÕÙÚÝà-ãè-êìíò-õùúýĂăĐđĨĩŨũƠơƯư\u0300-\u0303\u0309\u0323\u1EA0-\u1EF9]/g;
   let probes = 0;
   for (const sel of ['.md-typeset p', '.jp-InputArea pre', '.jp-OutputArea pre', '.widget-label', '.md-typeset li']) {
     let n = 0;
     for (const el of article.querySelectorAll(sel)) {
       if (n >= 3) break;
       if (el.offsetParent && vi.test(el.textContent) && !el.querySelector('mjx-container')) {
-        el.setAttribute('data-peft-probe', probes++); n++;
+        const probe = document.createElement('span');
+        probe.setAttribute('data-peft-probe', probes++);
+        probe.setAttribute('style', 'position:absolute;left:-9999px;top:0;white-space:pre');
+        probe.textContent = (el.textContent.match(letters) || []).join('').slice(0, 400);
+        el.appendChild(probe); n++;
       }
     }
   }
+  await new Promise(r => requestAnimationFrame(() => setTimeout(r, 50)));
+  await document.fonts.ready;
   return {
     title: document.title,
     h1: (article.querySelector('h1') || {}).textContent || '',
     math: document.querySelectorAll('mjx-container').length,
     mathErrors: document.querySelectorAll('mjx-merror').length,
-    rawTex: raw, imgs: imgs, shrunk: shrunk, wide: wide, warnings: warnings, probes: probes,
+    rawTex: raw, imgs: imgs, shrunk: shrunk, wide: wide, warnings: warnings, probes: probes, truncated: truncated,
     figures: article.querySelectorAll('.jp-OutputArea-output img').length,
     widgetViews: views,
     widgetsRendered: document.querySelectorAll('.jupyter-widgets').length,
@@ -474,7 +485,8 @@ def broken_glyphs(browser, probes: int) -> list[str]:
         foreign = [f"{f['familyName']} ({f['glyphCount']} ký tự)" for f in fonts
                    if not f["isCustomFont"] or not f["familyName"].startswith(SELF_HOSTED)]
         if foreign:
-            text = browser.evaluate(f"document.querySelector('[data-peft-probe=\"{i}\"]').textContent.slice(0, 60)")
+            text = browser.evaluate(f"document.querySelector('[data-peft-probe=\"{i}\"]').parentElement"
+                                    ".textContent.slice(0, 60)")
             bad.append(f"{text!r}: {foreign}")
     return bad
 
@@ -497,6 +509,7 @@ def check_page(browser, base_url: str, path: str, shots: Path, name: str, width:
     problems += [f"chữ Việt vẽ bằng phông hệ thống: {b}" for b in broken_glyphs(browser, info["probes"])]
     problems += [f"hình bị thu nhỏ dưới 75%: {s}" for s in info["shrunk"]]
     problems += [f"cảnh báo trong đầu ra: {w}" for w in info["warnings"]]
+    problems += [f"nhãn widget bị cắt: {t!r}" for t in info["truncated"]]
     if width >= 1280:
         problems += [f"khối rộng hơn cột (cuộn ngang): {w}" for w in info["wide"]]
     assert not problems, f"{path} ở {width} px:\n" + "\n".join(problems[:40]) + (
