@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import matplotlib.pyplot as plt
+from matplotlib.text import Text
 
 from .training import History
 
@@ -154,7 +155,7 @@ def place_labels(ax, points: list[tuple[str, float, float]], fontsize: float | N
     dots = [ax.transData.transform((x, y)) for _, x, y in points]
     radius = 5.0  # nửa cạnh ô vuông quanh mỗi điểm (px) mà nhãn tránh
     placed, texts = [], []
-    candidates = [(dx * k, dy * k) for k in (1, 2, 3) for dx, dy in
+    candidates = [(dx * k, dy * k) for k in (1, 2, 3, 4) for dx, dy in
                   ((7, -4), (-7, -4), (0, 8), (0, -16), (7, 8), (-7, 8), (7, -14), (-7, -14))]
     for (label, x, y), dot in zip(points, dots):
         best = None
@@ -163,9 +164,9 @@ def place_labels(ax, points: list[tuple[str, float, float]], fontsize: float | N
             text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
                                ha="left" if dx > 0 else "right" if dx < 0 else "center", va="bottom",
                                arrowprops=dict(arrowstyle="-", lw=0.5, color="gray") if far else None)
-            box = text.get_window_extent(renderer)
+            box = label_box(text, renderer)
             outside = box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1
-            hits = sum(_overlaps(box, other) for other in placed)
+            hits = 3 * sum(_overlaps(box, other) for other in placed)  # đè nhãn khác: tệ nhất sau tràn khung
             hits += sum(_overlaps(box, _dot_box(d, radius)) for d in dots if d is not dot)
             score = hits + (10 if outside else 0)
             if best is None or score < best[0]:
@@ -179,6 +180,12 @@ def place_labels(ax, points: list[tuple[str, float, float]], fontsize: float | N
         placed.append(best[2])
         texts.append(best[1])
     return texts
+
+
+def label_box(text, renderer):
+    """Khung của riêng phần chữ một nhãn (Annotation.get_window_extent tính cả đường nối tới điểm)."""
+    text.update_positions(renderer)
+    return Text.get_window_extent(text, renderer)
 
 
 def _dot_box(center, radius: float):

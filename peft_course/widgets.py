@@ -76,10 +76,14 @@ def prerendered_pages(pages: Sequence, titles: Sequence[str]):
     return tab
 
 
-def link_to_pages(control, pages) -> None:
-    """Nối `control.index` (vị trí giá trị đang chọn) với trang đang hiện, phía trình duyệt (cả hai chiều)."""
-    _widgets().jslink((control, "index"), (pages, "selected_index"))
+def link_to_pages(control, pages):
+    """Nối `control.index` (vị trí giá trị đang chọn) với trang đang hiện, phía trình duyệt (cả hai chiều).
+
+    Trả về widget Link (trạng thái của nó được lưu trong notebook nên trang web tĩnh cũng có liên kết này).
+    """
+    link = _widgets().jslink((control, "index"), (pages, "selected_index"))
     pages.selected_index = control.index
+    return link
 
 
 def _check_values(values: Sequence, value, knob: str) -> tuple[list, object]:
