@@ -114,6 +114,33 @@ def knob_figure(values: Sequence, counts: dict, full: int, knob: str, chosen):
     return fig
 
 
+def figure_explorer(
+    values: Sequence,  # các giá trị cho chọn (số, chuỗi…)
+    draw: Callable[[object], object],  # giá trị → hình matplotlib (Figure) cho giá trị đó
+    description: str,  # nhãn của núm điều khiển (hiện đầy đủ, không bị cắt)
+    value=None,  # giá trị ban đầu (mặc định: giá trị đầu tiên)
+    control: str = "slider",  # "slider" (SelectionSlider) hoặc "dropdown" (Dropdown)
+):
+    """Núm điều khiển và một hình vẽ sẵn cho mỗi giá trị, nối phía trình duyệt: đổi núm trên trang web tĩnh
+    (không kernel) vẫn đổi hình. Dùng cho mọi widget "chọn giá trị → xem hình" của bài học.
+
+    Trả về hộp widget (đã hiển thị).
+    """
+    w = _widgets()
+    values, value = _check_values(values, value, description)
+    kinds = {"slider": w.SelectionSlider, "dropdown": w.Dropdown}
+    if control not in kinds:
+        raise CourseError(f"control phải là một trong {sorted(kinds)}, nhận được {control!r}.")
+    pages = prerendered_pages([image_widget(figure_png(draw(v))) for v in values], values)
+    width = "100%" if control == "slider" else "auto"
+    picker = kinds[control](options=values, value=value, description=description, style=LABEL_STYLE,
+                            layout=w.Layout(width=width, max_width="34em"))
+    link_to_pages(picker, pages)
+    box = w.VBox([picker, pages])
+    display(box)
+    return box
+
+
 def knob_explorer(
     values: Sequence,  # các giá trị của núm (r, bề rộng nút cổ chai, số token ảo…)
     count_fn: Callable[[object], int],  # giá trị núm → số tham số huấn luyện (đếm trên mô hình thật)
@@ -125,15 +152,9 @@ def knob_explorer(
 
     Trả về từ điển {giá trị: số tham số huấn luyện}.
     """
-    w = _widgets()
     values, value = _check_values(values, value, knob)
     counts = {v: count_fn(v) for v in values}
-    pages = prerendered_pages([image_widget(figure_png(knob_figure(values, counts, full, knob, v))) for v in values],
-                              values)
-    slider = w.SelectionSlider(options=values, value=value, description=knob, style=LABEL_STYLE,
-                               layout=w.Layout(width="100%", max_width="34em"))
-    link_to_pages(slider, pages)
-    display(w.VBox([slider, pages]))
+    figure_explorer(values, lambda v: knob_figure(values, counts, full, knob, v), knob, value=value)
     return counts
 
 

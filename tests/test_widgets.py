@@ -49,6 +49,21 @@ def test_knob_explorer_prerenders_one_figure_per_value(shown) -> None:
     assert widgets.PAGES_CLASS in pages._dom_classes
 
 
+def test_figure_explorer_dropdown_and_bad_control(shown) -> None:
+    def draw(v):
+        fig, ax = plt.subplots(figsize=(FIG_WIDTH, 2))
+        ax.set_title(f"ngân sách {v}")
+        return fig
+
+    box = widgets.figure_explorer(["bộ nhớ", "thời gian"], draw, "ngân sách", control="dropdown")
+    assert shown == [box]
+    [picker] = find(box, ipywidgets.Dropdown)
+    [pages] = find(box, ipywidgets.Tab)
+    assert len({p.value for p in pages.children}) == 2 and pages.selected_index == picker.index == 0
+    with pytest.raises(CourseError, match="control"):
+        widgets.figure_explorer([1], draw, "x", control="radio")
+
+
 def test_link_to_pages_is_a_browser_side_link() -> None:
     slider = ipywidgets.SelectionSlider(options=["a", "b"], value="b")
     pages = widgets.prerendered_pages([ipywidgets.HTML("a"), ipywidgets.HTML("b")], ["a", "b"])
