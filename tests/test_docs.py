@@ -198,6 +198,38 @@ def test_search_text_has_no_raw_tex() -> None:
     assert text == "ta có h = W_0 x + (α)/(r) B A x với x ∈ ℝ^d, giá $5"
 
 
+LESSON_HTML = """<h1 id="bai">Bài 3</h1>
+<div class="jp-Cell jp-CodeCell jp-Notebook-cell celltag_live-timing celltag_nbval-ignore-output">
+<div class="jp-Cell jp-CodeCell jp-Notebook-cell celltag_live-timing celltag_nbval-ignore-output" id="cell-id=ab12">
+<div class="celltoolbar">
+<div class="button_container tags_button_container">
+<span class="tag-container">
+<span class="cell-tag">live-timing</span>
+</span>
+</div>
+</div>
+<div class="zeroclipboard-container"><span class="notice" hidden="">Copied!</span></div>
+<div class="clipboard-copy-txt" id="cell-1">print(t)</div>
+<table><tr><td>1</td></tr></table>
+</div></div>"""
+
+
+def test_hook_makes_lesson_html_readable() -> None:
+    from types import SimpleNamespace
+
+    hooks = load_hooks()
+    page = SimpleNamespace(url="lessons/03_lora/", file=SimpleNamespace(src_uri="lessons/03_lora.ipynb"))
+    config = {"config_file_path": str(ROOT / "mkdocs.yml"), "repo_url": "https://github.com/o/r"}
+    html = hooks.readable_notebook(LESSON_HTML, page, config)
+    assert "cell-tag" not in html, "thẻ ô phải bị bỏ"
+    assert html.count('class="peft-live-timing"') == 1, "đúng một nhãn cho ô live-timing (ô trong, có id)"
+    assert 'href="../../comparison/"' in html
+    assert '<div class="zeroclipboard-container" data-search-exclude>' in html
+    assert '<div class="clipboard-copy-txt" data-search-exclude' in html
+    assert '<div class="peft-table-scroll" tabindex="0"><table>' in html
+    assert "tải notebook" in html and 'href="../03_lora.ipynb"' in html and "/notebooks/03_lora.py" in html
+
+
 def minimal_docs_tree(tmp: Path, vendored: bool) -> Path:
     """Bản sao tối thiểu của cây tài liệu trong tmp: mkdocs.yml, docs/ (không bài học), pyproject, colab.py."""
     import shutil
