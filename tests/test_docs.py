@@ -288,7 +288,8 @@ def test_notebook_code_fits_88_columns(source: Path) -> None:
 
 @pytest.mark.parametrize("source", NOTEBOOK_SOURCES, ids=lambda p: p.stem)
 def test_nbval_markers_are_tags_not_comments(source: Path) -> None:
-    """nbval đọc thẻ ô (nbval-check-output, nbval-ignore-output, nbval-skip); chú thích # NBVAL_* chiếm chỗ trên trang."""
+    """nbval đọc thẻ ô (nbval-check-output, nbval-ignore-output, nbval-skip); chú thích # NBVAL_* chiếm chỗ
+    trên trang."""
     found = [f"{source.name}:{n}" for n, line in code_lines(source) if line.lstrip().startswith("# NBVAL_")]
     assert not found, "Đổi chú thích thành thẻ ô (# %% tags=[\"nbval-ignore-output\"]):\n" + "\n".join(found)
 
@@ -455,7 +456,8 @@ INSPECT_JS = r"""
   article.querySelectorAll('pre').forEach(pre => {
     if (pre.offsetParent && pre.scrollWidth > pre.clientWidth + 1) {
       const kind = pre.closest('.jp-InputArea') ? 'mã' : pre.closest('.jp-OutputArea') ? 'đầu ra' : 'khối mã';
-      wide.push(`${kind}: ${pre.textContent.split('\n').find(l => l.length * 7.2 > pre.clientWidth) || pre.textContent.slice(0, 60)}`.slice(0, 110));
+      const line = pre.textContent.split('\n').find(l => l.length * 7.2 > pre.clientWidth);
+      wide.push(`${kind}: ${line || pre.textContent.slice(0, 60)}`.slice(0, 110));
     }
   });
   const truncated = [...article.querySelectorAll('.widget-label, .widget-label-basic, .widget-readout')]
