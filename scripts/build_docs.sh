@@ -20,7 +20,7 @@ only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-execute) execute=false ;;
-    --only) only="$2"; shift ;;
+    --only) only="$2"; export PEFT_DOCS_PARTIAL=1; shift ;;   # hook cho phép thiếu bài (mặc định: hỏng)
     *) echo "Không hiểu tham số: $1 (dùng --no-execute, --only BIỂU_THỨC)" >&2; exit 2 ;;
   esac
   shift
@@ -49,7 +49,7 @@ fi
 vendor=docs/_vendor
 if ! cmp -s docs/_tooling/package-lock.json "$vendor/package-lock.json"; then
   apt_install npm npm
-  echo "Tải MathJax 3 và @jupyter-widgets/html-manager qua npm…"
+  echo "Tải MathJax 3, @jupyter-widgets/html-manager và phông chữ (@fontsource) qua npm…"
   rm -rf build/docs-npm "$vendor"
   mkdir -p build/docs-npm "$vendor/mathjax/input/tex" "$vendor/mathjax/output/chtml/fonts" "$vendor/html-manager"
   cp docs/_tooling/package.json docs/_tooling/package-lock.json build/docs-npm/
@@ -62,6 +62,8 @@ if ! cmp -s docs/_tooling/package-lock.json "$vendor/package-lock.json"; then
   hm=build/docs-npm/node_modules/@jupyter-widgets/html-manager
   cp "$hm/dist/embed.js" "$hm/dist/embed.js.LICENSE.txt" "$hm/package.json" "$vendor/html-manager/"
   cp "$hm"/dist/*.woff "$hm"/dist/*.woff2 "$hm"/dist/*.ttf "$hm"/dist/*.eot "$hm"/dist/*.svg "$vendor/html-manager/"
+  # Phông chữ có đủ chữ tiếng Việt (Inter cho chữ, JetBrains Mono cho mã), phục vụ từ chính trang.
+  .venv/bin/python docs/_tooling/vendor_fonts.py build/docs-npm/node_modules "$vendor/fonts"
   cp docs/_tooling/package-lock.json "$vendor/package-lock.json"   # dấu: bản đã chép
 fi
 

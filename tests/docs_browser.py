@@ -127,6 +127,32 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    def set_width(self, width: int, height: int = 900) -> None:
+        """Đổi bề rộng khung nhìn (390 px: điện thoại; 1280 px: máy tính)."""
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
+                  deviceScaleFactor=1, mobile=width < 600)
+
+    def platform_fonts(self, selector: str, index: int = 0) -> list[dict]:
+        """Phông chữ thật sự dùng để vẽ chữ của phần tử thứ `index` khớp `selector` (CSS.getPlatformFontsForNode):
+        mỗi phần tử có familyName, isCustomFont (phông tải từ trang, @font-face) và glyphCount."""
+        self.call("DOM.enable", session=True)
+        self.call("CSS.enable", session=True)
+        root = self.call("DOM.getDocument", session=True, depth=0)["root"]["nodeId"]
+        nodes = self.call("DOM.querySelectorAll", session=True, nodeId=root, selector=selector)["nodeIds"]
+        if index >= len(nodes):
+            return []
+        return self.call("CSS.getPlatformFontsForNode", session=True, nodeId=nodes[index])["fonts"]
+
+    def drag(self, x: float, y: float, dx: float) -> None:
+        """Kéo chuột từ (x, y) sang ngang dx px (kéo thanh trượt)."""
+        for kind, px in (("mousePressed", x), ("mouseMoved", x + dx / 2), ("mouseMoved", x + dx),
+                         ("mouseReleased", x + dx)):
+            self.call("Input.dispatchMouseEvent", session=True, type=kind, x=px, y=y, button="left",
+                      buttons=0 if kind == "mouseReleased" else 1, clickCount=1)
+
+    def type_text(self, text: str) -> None:
+        self.call("Input.insertText", session=True, text=text)
+
     def requested_urls(self) -> list[str]:
         return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
 

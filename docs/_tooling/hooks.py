@@ -9,18 +9,29 @@
    MathJax 2 (MathJax 3 đã nạp trên mọi trang từ _vendor/, xem mkdocs.yml) và trỏ trình hiển thị widget
    về bản đã tải về _vendor/html-manager/; ảnh nút "Open in Colab" lấy từ images/ của trang. Nhờ vậy
    trang không cần mạng ngoài (liên kết tới Colab vẫn giữ nguyên).
+4. Một lần dựng không thể hỏng mà không ai biết: thiếu thư viện đã tải về (_vendor/) hay thiếu bài học thì
+   dừng ngay với lời nhắn chỉ tới scripts/build_docs.sh; một bài có ô chưa chạy, ô lỗi hay cảnh báo
+   (FutureWarning…) trong đầu ra thì báo WARNING (strict: true làm hỏng lần dựng).
+5. Trang bài học dễ đọc: bỏ thẻ ô (nbval-*, teach…), ô `live-timing` mang nhãn "số đo trực tiếp trên máy dựng,
+   không phải số liệu công bố", bảng rộng cuộn ngang (javascripts/tables.js hiện gợi ý), thanh liên kết "tải
+   notebook" / "mở trên Colab" / mã nguồn, nút sửa trỏ tới notebooks/NN_*.py, ngày cập nhật lấy từ git (không mạng).
+6. Chỉ mục tìm kiếm: không có nút "Copied!", mã lặp hai lần hay TeX thô (thay bằng ký hiệu đọc được).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import re
+import subprocess
 import unicodedata
-from html import unescape
+from functools import lru_cache
+from html import escape, unescape
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.toc import get_toc
 
 try:
@@ -31,6 +42,9 @@ except ModuleNotFoundError:  # Python 3.10
 log = logging.getLogger("mkdocs.hooks.peft_course")
 
 WIDGET_RENDERER = "_vendor/html-manager/embed.js"
+# Những gì build_docs.sh tải về docs/_vendor/ (đường dẫn tính từ docs/); thiếu một tệp thì trang hỏng lặng lẽ.
+VENDORED = ("_vendor/mathjax/tex-mml-chtml.js", WIDGET_RENDERER, "_vendor/fonts/fonts.css")
+BUILD_HINT = "Dựng trang bằng `bash scripts/build_docs.sh` (không gọi mkdocs trực tiếp)"
 
 # <script src="mathjax-v2-removed-by-hook"> </script> và khối cấu hình MathJax 2 đi kèm.
 MATHJAX2 = re.compile(
@@ -60,14 +74,65 @@ def on_config(config, **kwargs):
     config["site_url"] = urls["Documentation"]
     config["mdx_configs"].setdefault("toc", {})["slugify"] = slugify
     docs_dir = Path(config["docs_dir"])
+    missing_assets = [a for a in VENDORED if not (docs_dir / a).is_file()]
+    if missing_assets:
+        raise PluginError(f"Thiếu {', '.join('docs/' + a for a in missing_assets)}: trang sẽ không có công thức, "
+                          f"widget hay phông chữ tiếng Việt. {BUILD_HINT}.")
+    partial = os.environ.get("PEFT_DOCS_PARTIAL") == "1"
     for section in config["nav"] or []:
         if isinstance(section, dict) and "Bài học" in section:
             lessons = section["Bài học"]
             present = [p for p in lessons if (docs_dir / _path(p)).is_file()]
-            for missing in sorted(set(map(_path, lessons)) - set(map(_path, present))):
-                log.info("Chưa có bài %s: bỏ khỏi nav", missing)
+            missing = sorted(set(map(_path, lessons)) - set(map(_path, present)))
+            if missing and (not partial or not present):
+                raise PluginError(f"Thiếu bài học {', '.join('docs/' + m for m in missing)}. {BUILD_HINT}; nó "
+                                  "đặt các bài đã chạy vào docs/lessons/.")
+            for m in missing:
+                log.info("PEFT_DOCS_PARTIAL=1: bỏ bài %s khỏi nav", m)
             section["Bài học"] = present
     return config
+
+
+# -- Kiểm tra bài học trước khi dựng ------------------------------------------------------------------
+
+WARNING_TEXT = re.compile(r"\b[A-Z]?\w*Warning\b")  # FutureWarning, UserWarning, "Warning:"…
+LIVE_TAG = "live-timing"
+
+
+def _output_text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return "".join(output.get("text", ""))
+    if output.get("output_type") == "error":
+        return "\n".join(output.get("traceback", []))
+    data = output.get("data", {})
+    return "".join(data.get("text/plain", "")) + "".join(data.get("text/html", ""))
+
+
+def lesson_problems(notebook: dict, name: str) -> list[str]:
+    """Những lỗi làm trang bài học sai: ô mã chưa chạy hoặc chạy lệch thứ tự, ô lỗi, cảnh báo trong đầu ra."""
+    problems = []
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"{name}: ô chưa chạy hoặc chạy lệch thứ tự (execution_count {counts}); dùng bản đã chạy "
+                        "của scripts/execute_lessons.py")
+    for i, cell in enumerate(code, 1):
+        for output in cell.get("outputs", []):
+            text = _output_text(output)
+            if output.get("output_type") == "error":
+                problems.append(f"{name}, ô mã thứ {i}: lỗi {output.get('ename')}: {output.get('evalue')}")
+            elif WARNING_TEXT.search(text):
+                line = next(ln for ln in text.splitlines() if WARNING_TEXT.search(ln))
+                problems.append(f"{name}, ô mã thứ {i}: cảnh báo trong đầu ra ({line.strip()[:120]}); sửa nguyên "
+                                "nhân hoặc lọc nó ngay tại chỗ phát sinh")
+    return problems
+
+
+def on_files(files, config, **kwargs):
+    for nb in sorted((Path(config["docs_dir"]) / "lessons").glob("*.ipynb")):
+        for problem in lesson_problems(json.loads(nb.read_text(encoding="utf-8")), nb.name):
+            log.warning(problem)
+    return files
 
 
 def _path(item) -> str:
@@ -139,10 +204,43 @@ def bench_figures(config) -> str:
     return "\n\n".join(parts)
 
 
+TEX = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|(?<![\\$\w])\$([^$\n]+?)\$(?![\w$])", re.DOTALL)
+TEX_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "Delta": "Δ", "theta": "θ", "lambda": "λ", "mu": "μ",
+    "sigma": "σ", "eta": "η", "epsilon": "ε", "varepsilon": "ε", "phi": "φ", "pi": "π", "times": "×",
+    "cdot": "·", "in": "∈", "approx": "≈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "ll": "≪", "gg": "≫",
+    "to": "→", "rightarrow": "→", "sum": "∑", "top": "ᵀ", "sqrt": "√", "infty": "∞", "neq": "≠", "odot": "⊙",
+    "mathbb{R}": "ℝ", "ldots": "…", "dots": "…", "cdots": "…", "|": "‖", "nabla": "∇", "partial": "∂",
+}
+
+
+def tex_to_text(tex: str) -> str:
+    """Công thức TeX thành chữ đọc được trong đoạn trích tìm kiếm: \\alpha → α, \\frac{a}{b} → a/b, bỏ lệnh khác."""
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", tex)
+    text = re.sub(r"\\(mathbb\{R\}|[A-Za-z]+|\|)", lambda m: TEX_SYMBOLS.get(m.group(1), ""), text)
+    text = re.sub(r"[{}]|\\[,;!: ]", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def clean_search_text(text: str) -> str:
+    return TEX.sub(lambda m: tex_to_text(next(g for g in m.groups() if g is not None)), text)
+
+
 def on_post_build(config, **kwargs) -> None:
     import shutil
 
     root = Path(config["config_file_path"]).parent
+    site = Path(config["site_dir"])
+    index = site / "search" / "search_index.json"
+    if index.is_file():  # plugin search viết chỉ mục trong on_post_build của nó, trước hook này
+        data = json.loads(index.read_text(encoding="utf-8"))
+        for doc in data["docs"]:
+            doc["text"] = clean_search_text(doc["text"])
+            doc["title"] = clean_search_text(doc["title"])
+        index.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    for nb in sorted((Path(config["docs_dir"]) / "lessons").glob("*.ipynb")):  # đích của "tải notebook"
+        (site / "lessons").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(nb, site / "lessons" / nb.name)
     pngs = sorted((root / BENCH_DIR).glob("*.png"))
     if pngs:
         target = Path(config["site_dir"]) / "bench"
@@ -175,10 +273,76 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     return NOTEBOOK_LINK.sub(relink, markdown)
 
 
+CELL_TOOLBAR = re.compile(
+    r'<div class="celltoolbar">\s*(?:<div class="button_container tags_button_container">\s*'
+    r'<span class="tag-container">\s*<span class="cell-tag">[^<]*</span>\s*</span>\s*</div>\s*)*</div>')
+COPY_BUTTON = '<div class="zeroclipboard-container">'
+COPY_TEXT = '<div class="clipboard-copy-txt"'
+LIVE_CELL = re.compile(r'(<div class="jp-Cell jp-CodeCell[^"]*\bcelltag_live-timing\b[^"]*" id="cell-id=[^"]*">)')
+TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
+LIVE_NOTE = ('<p class="peft-live-timing" data-search-exclude><strong>Số đo trực tiếp</strong> — đo lúc dựng '
+             "trang, trên máy dựng (có thể đang bận): chỉ minh họa cách đo, <em>không</em> phải số liệu công bố. "
+             'Số liệu công bố (một lần chạy bench, ghi rõ máy và ngày): <a href="{href}">So sánh đo đạc</a>.</p>')
+
+
+def lesson_links(page, config) -> str:
+    """Thanh liên kết đầu trang bài học: tải notebook, mở trên Colab, mã nguồn (.py) trên GitHub."""
+    root = Path(config["config_file_path"]).parent
+    name = Path(page.file.src_uri).name
+    source = f"{config['repo_url']}/blob/main/notebooks/{Path(name).stem}.py"
+    return ('<nav class="peft-lesson-links" data-search-exclude aria-label="Tải và mở bài học">'
+            f'<a class="md-button" href="../{name}" download>⬇ tải notebook</a> '
+            f'<a class="md-button" href="{escape(_colab_module(root).colab_url(f"notebooks/{name}"))}">'
+            "▶ mở trên Colab</a> "
+            f'<a class="md-button" href="{escape(source)}">mã nguồn (.py)</a></nav>')
+
+
+def readable_notebook(html: str, page, config) -> str:
+    """Bỏ thẻ ô; nút chép và bản mã thứ hai ra khỏi chỉ mục tìm kiếm; nhãn cho ô live-timing; bảng cuộn ngang."""
+    html = CELL_TOOLBAR.sub("", html)
+    html = html.replace(COPY_BUTTON, COPY_BUTTON[:-1] + " data-search-exclude>")
+    html = html.replace(COPY_TEXT, COPY_TEXT + " data-search-exclude")
+    comparison = posixpath.relpath("comparison", page.url.rstrip("/")) + "/"
+    html = LIVE_CELL.sub(lambda m: m.group(1) + LIVE_NOTE.format(href=comparison), html)
+    html = TABLE.sub(lambda m: f'<div class="peft-table-scroll" tabindex="0">{m.group(0)}</div>', html)
+    h1 = re.search(r"</h1>", html)
+    if h1:
+        html = html[:h1.end()] + lesson_links(page, config) + html[h1.end():]
+    return html
+
+
+@lru_cache(maxsize=None)
+def git_date(root: str, *paths: str) -> str | None:
+    """Ngày của commit cuối cùng đụng tới `paths` (YYYY-MM-DD), đọc từ git cục bộ; None nếu không có git."""
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%cs", "--", *paths], cwd=root, capture_output=True,
+                             text=True, timeout=20, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def on_page_context(context, page, config, nav, **kwargs):
+    """Ngày cập nhật (hiện cuối trang) và nút sửa trỏ tới nguồn thật của trang bài học."""
+    root = str(Path(config["config_file_path"]).parent)
+    src = page.file.src_uri
+    if src.startswith("lessons/") and src.endswith(".ipynb"):
+        stem = Path(src).stem
+        paths = (f"notebooks/{stem}.py", f"notebooks/{stem}.ipynb")
+        page.edit_url = f"{config['repo_url']}/edit/main/notebooks/{stem}.py"
+    else:
+        paths = (f"docs/{src}",)
+    date = git_date(root, *paths)
+    if date:
+        page.meta["revision_date"] = date
+    return context
+
+
 def on_page_content(html: str, page, config, files, **kwargs) -> str:
-    """Trang notebook: đặt lại neo các tiêu đề bằng slugify và dựng mục lục từ chúng."""
+    """Trang notebook: đặt lại neo các tiêu đề bằng slugify và dựng mục lục từ chúng; trình bày dễ đọc."""
     if not page.file.src_uri.endswith(".ipynb"):
         return html
+    html = readable_notebook(html, page, config)
     seen: dict[str, int] = {}
     flat: list[dict] = []
 
