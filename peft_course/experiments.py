@@ -21,20 +21,7 @@ from .model import load_base_model, pick_device
 from .params import count_parameters
 from .training import History, evaluate, set_seed, train
 
-# Công thức huấn luyện theo phương pháp: cùng số bước và lô; tốc độ học chọn trên tập validation
-# (PEFT thường cần tốc độ học cao hơn nhiều so với tinh chỉnh toàn bộ).
-# Các bài học có thể tinh chỉnh lại tốc độ học của phương pháp mình (chọn theo acc validation).
-RECIPES: dict[str, dict] = {
-    "full": {"lr": 3e-4},
-    "bitfit": {"lr": 3e-3},
-    "adapter": {"lr": 3e-3},
-    "lora": {"lr": 1e-3},
-    "dora": {"lr": 3e-3},
-    "prefix": {"lr": 3e-2},
-    "prompt": {"lr": 3e-2},
-}
-DEFAULT_STEPS = 150
-DEFAULT_BATCH = 32
+from .recipes import DEFAULT_BATCH, DEFAULT_STEPS, METHODS, RECIPES, build  # noqa: F401 (tên công khai)
 
 
 @dataclass
