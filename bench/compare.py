@@ -52,6 +52,7 @@ from peft_course.recipes import METHODS, PREFIX_INIT, TARGETS, Method, build  # 
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))  # bench/figures.py
+from figures import save_figures  # noqa: E402
 RESULTS = ROOT / "bench" / "results"  # hình và bảng markdown
 RESULTS_JSON = ROOT / "peft_course" / "assets" / "results" / "comparison.json"  # đi kèm gói
 REFRESH_COMMAND = "OMP_NUM_THREADS=1 python bench/compare.py"
@@ -366,8 +367,6 @@ def write_outputs(results: dict, json_path: Path, out: Path, log: Callable = pri
     os.replace(tmp, json_path)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(markdown(results), encoding="utf-8")
-    from figures import save_figures  # bench/figures.py
-
     paths = save_figures(results, out)
     log(f"Đã ghi {json_path}, {out / 'comparison.md'} và {len(paths)} hình trong {out}")
     return [json_path, out / "comparison.md", *paths]
