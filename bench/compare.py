@@ -46,8 +46,9 @@ from peft_course.errors import require, require_choice, require_positive_int
 from peft_course.experiments import base_result, prepare
 from peft_course.export import save_adapter
 from peft_course.lora import merge_lora
-from peft_course.protocol import (MEMORY_NOTE, QUICK, TIMING_NOTE, Protocol, behaviour_fingerprint, job_key,
-                                  next_jobs, run_job, settings_hash, summarize, worker_init)
+from peft_course.protocol import (MEMORY_NOTE, QUICK, TIMING_NOTE, Protocol, behaviour_fingerprint,
+                                  interleaved_step_times, job_key, next_jobs, run_job, settings_hash, summarize,
+                                  worker_init)
 from peft_course.recipes import METHODS, PREFIX_INIT, TARGETS, Method, build  # noqa: F401 (tên dùng lại ở kiểm thử)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,16 +237,27 @@ def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int
 
 def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
             partial: Path | None = None, gpt2_steps: int = 2, gpt2_shape: dict | None = None,
-            gpt2_batch: tuple[int, int] = (4, 128), log: Callable = print) -> dict:
-    """Toàn bộ phép đo: giao thức (chất lượng), chi phí tất định, cỡ GPT-2 small, dấu vân tay; trả về dict JSON."""
+            gpt2_batch: tuple[int, int] = (4, 128), train: bool = True, timing_rounds: int = 12,
+            log: Callable = print) -> dict:
+    """Toàn bộ phép đo: giao thức (chất lượng), chi phí tất định, cỡ GPT-2 small, dấu vân tay; trả về dict JSON.
+
+    train=False: không huấn luyện gì, chỉ tổng hợp các lần chạy đã xong trong `partial` (kết quả ghi complete=False
+    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ).
+    """
     for key in protocol.methods:
         require_choice("method", key, METHODS)
     require("full" in protocol.methods, f"methods phải có 'full' (mốc so sánh), nhận được {list(protocol.methods)}.")
     start = time.perf_counter()
     course = prepare(None, device)
     machine = machine_info(course.device, workers, threads)
-    records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial, log=log)
+    if train:
+        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial, log=log)
+    else:
+        records = load_partial(partial) if partial is not None else []
     torch.set_num_threads(threads)
+    missing = [job_key(j) for j in next_jobs(records, protocol)]
+    log(f"Đo thời gian một bước xen kẽ ({timing_rounds} vòng)…")
+    step_times = interleaved_step_times(course, list(protocol.methods), rounds=timing_rounds)
     base = base_result(course)
     base_row = {"total": base.total, "val_accuracy": base.val_accuracy, "test_accuracy": base.test_accuracy}
     log("Đo chi phí tất định và dấu vân tay…")
@@ -256,6 +268,8 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {
         "schema": 2, "generated_by": REFRESH_COMMAND, "machine": machine,
+        "complete": not missing, "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; còn các seed sau khi quét xong
+        "step_times_interleaved_s": step_times, "timing_rounds": timing_rounds,
         "runtime_s": round(time.perf_counter() - start, 1),
         "protocol": {**protocol.to_dict(), "timing": TIMING_NOTE, "memory": MEMORY_NOTE,
                      "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, rồi lr nhỏ hơn",
@@ -263,7 +277,7 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
                                    "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn",
                      "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
         "fingerprint": behaviour_fingerprint(course, protocol),
-        "base": base_row, "summary": summarize(records, protocol, base_row), "costs": costs,
+        "base": base_row, "summary": summarize(records, protocol, base_row, step_times), "costs": costs,
         "runs": sorted(records, key=lambda r: r["key"]),
     }
 
@@ -279,6 +293,10 @@ def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0) -> str:
     if not stat or stat.get("mean") is None:
         return "–"
     return f"{format(scale * stat['mean'], spec)} ± {format(scale * stat['sd'], spec)}"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1000 * seconds
 
 
 def markdown(results: dict) -> str:
@@ -297,6 +315,10 @@ def markdown(results: dict) -> str:
              f"checkpoint đó. Mọi cột chất lượng là trung bình ± độ lệch chuẩn qua các seed.\n",
              f"Ngưỡng thời gian tới độ chính xác: {100 * proto['target']:.0f}% acc validation tốt nhất của tinh chỉnh "
              f"toàn bộ = {_fmt(summ['threshold_val_accuracy'], '.3f')}. {proto['timing']} {proto['memory']}\n",
+             *([] if results.get("complete", True) else
+               [f"**Chưa đủ:** còn thiếu các lần chạy {', '.join(results['missing_runs'][:12])}"
+                f"{' …' if len(results['missing_runs']) > 12 else ''} (và các seed phụ thuộc kết quả quét). Hoàn tất "
+                f"bằng cùng lệnh `{results['generated_by']}` (các lần đã xong được giữ).\n"]),
              f"Mô hình nền (chưa tinh chỉnh): acc validation {results['base']['val_accuracy']:.3f}, acc test "
              f"{results['base']['test_accuracy']:.3f}.\n",
              "| phương pháp | tham số huấn luyện | % | lr chọn | acc test | % phần tăng của toàn bộ | bước tốt nhất "
@@ -310,7 +332,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} | {_fmt(r['chosen_lr'], '.2g')} "
             f"| {_pm(r.get('test_accuracy'))} | {_pm(r.get('gain_share'), '.0f', 100)}% | {_pm(r.get('best_step'), '.0f')} "
-            f"| {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_pm(r.get('step_time_median_s'), '.0f', 1000)} "
+            f"| {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
             f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "
             f"| {_fmt(c.get('memory_ratio'), '.2f')} |")
     dvl = summ.get("dora_vs_lora")
@@ -383,6 +405,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", default=None, help="thư mục hình và bảng (mặc định bench/results)")
     p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định peft_course/assets/results/comparison.json)")
     p.add_argument("--from-json", action="store_true", help="chỉ vẽ lại hình và bảng từ tệp JSON đã có")
+    p.add_argument("--finalize", action="store_true",
+                   help="không huấn luyện: tổng hợp các lần chạy đã xong (kết quả đánh dấu complete=false nếu thiếu)")
     args = p.parse_args(argv)
     device = None if args.device == "auto" else args.device
     if args.quick and args.out is None:
@@ -405,7 +429,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = measure(protocol, device=device, workers=workers, threads=args.threads, partial=partial,
                       gpt2_steps=args.gpt2_steps, gpt2_shape={"n_layer": 2, "n_embd": 64, "n_head": 2,
                                                              "vocab_size": 1000, "n_positions": 256}
-                      if args.quick else None, log=lambda s: print(s, flush=True))
+                      if args.quick else None, train=not args.finalize, timing_rounds=3 if args.quick else 12,
+                      log=lambda s: print(s, flush=True))
     write_outputs(results, json_path, out)
     print(markdown(results))
     return results

@@ -34,8 +34,8 @@ def plot_pareto(results: dict, ax=None):
     ys = [summ[k]["test_accuracy"]["mean"] for k in keys]
     for k, x, y in zip(keys, xs, ys):
         ax.errorbar(x, y, yerr=summ[k]["test_accuracy"]["sd"], fmt="o", capsize=4, color=COLORS.get(k, "gray"))
-    span = (max(ys) - min(ys)) if len(ys) > 1 else 0.1
-    label_y = _spread_labels(ys, max(0.035 * span, 0.006) * 1.6)
+    lo, hi = ax.get_ylim()
+    label_y = _spread_labels(ys, 0.055 * (hi - lo))  # ≈ chiều cao một dòng chữ cỡ 8 trên hình cao 4,6 inch
     for k, x, y, ly in zip(keys, xs, ys, label_y):
         ax.annotate(summ[k]["label"], (x, y), xytext=(x * 1.6, ly), fontsize=8, va="center",
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
@@ -92,7 +92,7 @@ def plot_time_to_accuracy(results: dict, fig=None):
             st = summ[k].get(col) or {}
             n, reach = summ[k].get("test_accuracy", {}).get("n", 0), summ[k].get("reached_target", 0)
             if st.get("mean") is None:
-                ax.text(i, 0, "không đạt", rotation=90, ha="center", va="bottom", fontsize=8)
+                ax.text(i, 0, " không đạt", rotation=90, ha="center", va="bottom", fontsize=8, color="0.4")
                 continue
             ax.bar(i, st["mean"], yerr=st["sd"], capsize=3, color=COLORS.get(k, "gray"))
             if reach < n:
@@ -101,7 +101,7 @@ def plot_time_to_accuracy(results: dict, fig=None):
         ax.set_ylabel(unit)
     thr = results["summary"].get("threshold_val_accuracy")
     ax_steps.set_title("Số bước tới ngưỡng", fontsize=10)
-    ax_sec.set_title("Thời gian tới ngưỡng (bước × trung vị s/bước)", fontsize=10)
+    ax_sec.set_title("Thời gian tới ngưỡng (bước × thời gian một bước đo xen kẽ)", fontsize=10)
     fig.suptitle(f"Thời gian tới 90% acc validation tốt nhất của tinh chỉnh toàn bộ (ngưỡng {thr or float('nan'):.3f})",
                  fontsize=10)
     fig.tight_layout()

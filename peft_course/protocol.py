@@ -27,9 +27,11 @@ import torch
 from .data import TaskData, load_feedback
 from .recipes import METHODS, RECIPES, build
 
-TIMING_NOTE = ("Thời gian một bước = trung vị thời gian các bước huấn luyện của lần chạy (truyền xuôi, lan truyền "
-               "ngược, AdamW; không tính đánh giá), đo bằng time.perf_counter trong tiến trình con 1 luồng torch; "
-               "trung vị để bớt nhiễu khi máy bận. Giây tới ngưỡng = số bước tới ngưỡng × thời gian một bước đó.")
+TIMING_NOTE = ("Thời gian một bước (ms/bước) đo riêng sau các lần chạy, xen kẽ mọi phương pháp trên cùng một lô 32 ví "
+               "dụ, 1 luồng torch, trung vị qua các vòng (timing_rounds; truyền xuôi, lan truyền ngược, AdamW; không tính đánh giá): "
+               "máy bận làm chậm mọi phương pháp như nhau trong một vòng. Giây tới ngưỡng = số bước tới ngưỡng × thời "
+               "gian một bước đó. Trung vị thời gian bước trong từng lần chạy (máy bận theo lúc) cũng được ghi "
+               "(step_time_median_s).")
 MEMORY_NOTE = ("Bộ nhớ và FLOP từ peft_course.costs.step_cost: kích thước tensor trọng số, gradient, trạng thái AdamW "
                "và activation autograd giữ lại, trên một lô cố định; tất định, không phải RSS của tiến trình.")
 
@@ -195,16 +197,22 @@ def _seed_rows(records: list[dict], method: str, lr: float, protocol: Protocol) 
     return [rows[s] for s in protocol.seeds if s in rows]
 
 
-def _stats(runs: list[dict], threshold: float | None, base_test: float, full_gain: float | None) -> dict:
-    """Trung bình ± độ lệch chuẩn qua các seed của mọi cột."""
+def _stats(runs: list[dict], threshold: float | None, base_test: float, full_gain: float | None,
+           step_time: float | None = None) -> dict:
+    """Trung bình ± độ lệch chuẩn qua các seed của mọi cột.
+
+    step_time: thời gian một bước của phương pháp đo riêng, xen kẽ các phương pháp (bền với máy bận); None: dùng
+    trung vị thời gian bước của chính lần chạy.
+    """
     per_seed = []
     for r in runs:
         steps = steps_to(r, threshold) if threshold is not None else None
+        per_step = step_time if step_time is not None else r["step_time_median_s"]
         share = (r["test_accuracy"] - base_test) / full_gain if full_gain else None
         per_seed.append({"seed": r["seed"], "test_accuracy": r["test_accuracy"], "best_val_accuracy": r["best_val_accuracy"],
                          "best_step": r["best_step"], "steps_run": r["steps_run"], "stopped_early": r["stopped_early"],
                          "steps_to_target": steps, "step_time_median_s": r["step_time_median_s"],
-                         "seconds_to_target": None if steps is None else round(steps * r["step_time_median_s"], 3),
+                         "seconds_to_target": None if steps is None else round(steps * per_step, 3),
                          "gain_share": share})
     cols = ("test_accuracy", "best_val_accuracy", "best_step", "steps_run", "steps_to_target", "seconds_to_target",
             "step_time_median_s", "gain_share")
@@ -214,12 +222,15 @@ def _stats(runs: list[dict], threshold: float | None, base_test: float, full_gai
     return out
 
 
-def summarize(records: list[dict], protocol: Protocol, base: dict) -> dict:
+def summarize(records: list[dict], protocol: Protocol, base: dict, step_times: dict[str, float] | None = None) -> dict:
     """Bảng tổng hợp từ các bản ghi: tốc độ học chọn, thống kê qua seed, thời gian tới 90%, DoRA vs LoRA, dữ liệu nhỏ.
 
     base: {"val_accuracy", "test_accuracy"} của mô hình nền. Phần tăng của một seed = (acc test − nền) / (trung bình
     acc test của tinh chỉnh toàn bộ − nền); cột gain_share là trung bình ± độ lệch chuẩn của nó qua các seed.
+    step_times: thời gian một bước mỗi phương pháp đo xen kẽ (`interleaved_step_times`); giây tới ngưỡng = số bước ×
+    thời gian đó. None: dùng trung vị thời gian bước trong chính mỗi lần chạy.
     """
+    step_times = step_times or {}
     chosen = {m: choose_lr(records, m, protocol) for m in protocol.methods}
     full_runs = _seed_rows(records, "full", chosen.get("full"), protocol) if chosen.get("full") else []
     full_best = mean_sd([r["best_val_accuracy"] for r in full_runs])["mean"]
@@ -236,13 +247,15 @@ def summarize(records: list[dict], protocol: Protocol, base: dict) -> dict:
                               "best_step": r["best_step"]} for lr, r in sorted(sweep.items(), key=lambda kv: float(kv[0]))}}
         if chosen[m] is not None:
             runs = _seed_rows(records, m, chosen[m], protocol)
-            row.update(_stats(runs, threshold, base["test_accuracy"], full_gain))
+            row.update(_stats(runs, threshold, base["test_accuracy"], full_gain, step_times.get(m)))
+            row["step_time_interleaved_s"] = step_times.get(m)
             row["curves"] = [{"seed": r["seed"], "eval_steps": r["eval_steps"], "eval_accuracy": r["eval_accuracy"],
                               "train_loss": r["train_loss"]} for r in runs]
             row["flattened"] = _flattened(runs, protocol)
         methods[m] = row
     out = {"threshold_val_accuracy": threshold, "full_best_val_accuracy": full_best, "methods": methods,
-           "dora_vs_lora": _dora_vs_lora(records, chosen, protocol, threshold, base["test_accuracy"], full_gain),
+           "dora_vs_lora": _dora_vs_lora(records, chosen, protocol, threshold, base["test_accuracy"], full_gain,
+                                         step_times),
            "small_data": _small_data(records, protocol)}
     return out
 
@@ -255,14 +268,16 @@ def _flattened(runs: list[dict], protocol: Protocol) -> dict:
             "budget": protocol.max_steps}
 
 
-def _dora_vs_lora(records, chosen, protocol, threshold, base_test, full_gain) -> dict | None:
+def _dora_vs_lora(records, chosen, protocol, threshold, base_test, full_gain, step_times) -> dict | None:
     """DoRA và LoRA ở cùng tốc độ học (tốc độ học LoRA chọn) và mỗi bên ở tốc độ học tốt nhất của mình."""
     if chosen.get("lora") is None or chosen.get("dora") is None:
         return None
     equal = chosen["lora"]
     return {"equal_lr": {"lr": equal,
-                         "lora": _stats(_seed_rows(records, "lora", equal, protocol), threshold, base_test, full_gain),
-                         "dora": _stats(_seed_rows(records, "dora", equal, protocol), threshold, base_test, full_gain)},
+                         "lora": _stats(_seed_rows(records, "lora", equal, protocol), threshold, base_test, full_gain,
+                                        step_times.get("lora")),
+                         "dora": _stats(_seed_rows(records, "dora", equal, protocol), threshold, base_test, full_gain,
+                                        step_times.get("dora"))},
             "each_best": {"lora_lr": chosen["lora"], "dora_lr": chosen["dora"]}}
 
 
@@ -288,6 +303,32 @@ def _small_data(records: list[dict], protocol: Protocol) -> dict:
                       "đọc ở bước cuối (không checkpoint tốt nhất: để thấy học thuộc); N ví dụ chọn ngẫu nhiên theo "
                       "seed; acc huấn luyện tính trên đúng N ví dụ đã học",
             "rows": rows}
+
+
+def interleaved_step_times(course, methods: list[str], rounds: int = 12, warmup: int = 2,
+                           batch_size: int = 32) -> dict[str, float]:
+    """Thời gian một bước huấn luyện (giây) của mỗi phương pháp, đo xen kẽ: mỗi vòng chạy một bước của lần lượt mọi
+    phương pháp trên cùng một lô, lấy trung vị qua các vòng. Máy bận làm chậm mọi phương pháp như nhau trong một vòng,
+    nên tỉ số giữa các phương pháp bền hơn thời gian đo trong từng lần chạy riêng (chạy lúc máy bận khác nhau)."""
+    import time
+
+    batch = course.train.batch(torch.arange(batch_size), course.device)
+    models = {m: build(m, course.fresh_model(0), course.tokenizer, 0) for m in methods}
+    opts = {m: torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+            for m, model in models.items()}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for i in range(warmup + rounds):
+        for m, model in models.items():
+            model.train()
+            start = time.perf_counter()
+            model(**batch).loss.backward()
+            opts[m].step()
+            opts[m].zero_grad(set_to_none=True)
+            if course.device.type == "cuda":
+                torch.cuda.synchronize(course.device)
+            if i >= warmup:
+                times[m].append(time.perf_counter() - start)
+    return {m: round(statistics.median(t), 5) for m, t in times.items()}
 
 
 # ---------------------------------------------------------------- dấu vân tay hành vi
