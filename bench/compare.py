@@ -1,35 +1,38 @@
-"""So sánh mọi phương pháp của khóa học cạnh nhau: tham số, bộ nhớ, FLOP, thời gian, chất lượng, độ trễ, tệp.
+"""So sánh mọi phương pháp của khóa học theo giao thức đo chung (`peft_course.protocol`), ngoại tuyến.
 
-Hai chế độ kích thước:
-- "course": mô hình đóng gói (2,57 triệu tham số) và bài toán của khóa học. Mỗi phương pháp huấn luyện cùng số
-  bước, cùng lô, cùng seed (`experiments.run`, tốc độ học theo `experiments.RECIPES`), rồi đo độ chính xác
-  test, phần tăng so với tinh chỉnh toàn bộ, độ trễ suy luận so với mô hình nền (LoRA/DoRA đã gộp; adapter,
-  BitFit, prefix chưa gộp), kích thước tệp lưu phần đã học (safetensors).
-- "gpt2-small": mô hình cùng hình dạng GPT-2 small (124 triệu tham số, trọng số ngẫu nhiên), chỉ đo chi phí:
-  bộ nhớ theo phần và thời gian vài bước ở lô 4×128. Ở cỡ này trạng thái Adam chiếm phần lớn bộ nhớ, nên
-  phần tiết kiệm của PEFT hiện rõ.
+Chất lượng (mô hình đóng gói, bài toán của khóa học): mỗi phương pháp quét tốc độ học ×⅓/×1/×3 trên validation
+(seed 0), rồi 3 seed ở tốc độ học đã chọn; tối đa 600 bước, đánh giá validation mỗi 25 bước, giữ checkpoint tốt
+nhất, dừng sớm khi validation không còn tiến bộ; acc test đọc một lần ở checkpoint đó. Thêm: DoRA ở tốc độ học của
+LoRA, nghiên cứu dữ liệu nhỏ của bài 6. Các lần chạy song song trên `--workers` tiến trình con, mỗi tiến trình 1 luồng
+torch; mỗi lần chạy xong được ghi ngay vào tệp dở dang (runs-<băm>.partial.jsonl), nên chạy lại lệnh sẽ bỏ qua
+những lần đã xong.
 
-Bộ nhớ theo phần (`peft_course.costs.step_cost`): trọng số, gradient, trạng thái AdamW đọc từ kích thước
-tensor sau một bước; activation là tổng byte tensor autograd giữ lại cho lan truyền ngược
-(`saved_tensors_hooks`). Trên GPU có thêm đỉnh `torch.cuda.max_memory_allocated`.
+Chi phí (tất định, `peft_course.costs.step_cost`): bộ nhớ theo phần (trọng số, gradient, AdamW, activation), FLOP;
+độ trễ suy luận so với mô hình nền; kích thước tệp. Thêm chế độ cỡ GPT-2 small (124 triệu tham số, trọng số ngẫu
+nhiên) chỉ đo chi phí.
 
-Chạy: python bench/compare.py [--regimes course gpt2-small] [--methods ...] [--steps 150] [--out bench/results]
-Kết quả: comparison.json, comparison.md và các hình *.png trong thư mục --out. Cùng seed cho cùng số tham số,
-byte bộ nhớ, FLOP và độ chính xác; chỉ thời gian (và độ trễ) thay đổi giữa các lần chạy.
+Chạy (khoảng một giờ trên 2 nhân):
+    OMP_NUM_THREADS=1 python bench/compare.py
+Kết quả: peft_course/assets/results/comparison.json (đi kèm gói, bài học đọc qua peft_course.report),
+bench/results/comparison.md (trang docs/comparison.md chèn nó) và các hình bench/results/*.png.
+Thử nhanh (vài bước, ghi vào thư mục tạm): python bench/compare.py --quick
+Vẽ lại hình và bảng từ JSON đã có: python bench/compare.py --from-json
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import copy
 import datetime
 import json
 import math
+import multiprocessing
 import os
 import platform
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -38,63 +41,25 @@ from safetensors.torch import save_file
 from torch import nn
 
 from peft_course import count_parameters, set_seed
-from peft_course.adapter import AdapterConfig, apply_adapters
-from peft_course.bitfit import BitFitConfig, apply_bitfit
 from peft_course.costs import MB, latency_ratio, step_cost, time_steps
-from peft_course.dora import DoRAConfig, apply_dora
 from peft_course.errors import require, require_choice, require_positive_int
-from peft_course.experiments import DEFAULT_BATCH, DEFAULT_STEPS, RECIPES, base_result, prepare, run
+from peft_course.experiments import base_result, prepare
 from peft_course.export import save_adapter
-from peft_course.lora import LoRAConfig, apply_lora, merge_lora
-from peft_course.prefix import PrefixConfig, PromptConfig, apply_prefix, apply_prompt
+from peft_course.lora import merge_lora
+from peft_course.protocol import (MEMORY_NOTE, QUICK, TIMING_NOTE, Protocol, behaviour_fingerprint,
+                                  interleaved_step_times, job_key, next_jobs, run_job, settings_hash, summarize,
+                                  worker_init)
+from peft_course.recipes import METHODS, PREFIX_INIT, TARGETS, Method, build  # noqa: F401 (tên dùng lại ở kiểm thử)
 
-RESULTS = Path(__file__).resolve().parent / "results"
-TARGETS = ["c_attn", "c_proj", "c_fc"]  # LoRA/DoRA trên mọi lớp chiếu của GPT-2, như bài 3 và 4
-PREFIX_INIT = "Cảm xúc của phản hồi sinh viên là tiêu cực, trung lập hay tích cực"  # như bài 5
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))  # bench/figures.py
+from figures import save_figures  # noqa: E402
+RESULTS = ROOT / "bench" / "results"  # hình và bảng markdown
+RESULTS_JSON = ROOT / "peft_course" / "assets" / "results" / "comparison.json"  # đi kèm gói
+REFRESH_COMMAND = "OMP_NUM_THREADS=1 python bench/compare.py"
 # GPT-2 small (Radford và cộng sự, 2019): 12 lớp, d = 768, 12 đầu, từ vựng 50257, ngữ cảnh 1024.
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
-REGIMES = ("course", "gpt2-small")
-
-
-@dataclass(frozen=True)
-class Method:
-    """Một phương pháp trong bảng so sánh."""
-
-    label: str  # tên hiển thị (tiếng Việt)
-    recipe: str  # khóa công thức trong experiments.RECIPES
-    apply: Callable[[nn.Module, object], object]  # (mô hình, tokenizer hoặc None) → áp phương pháp tại chỗ
-    mergeable: bool = False  # gộp được vào trọng số nền khi suy luận (LoRA, DoRA)
-
-
-def _full(model: nn.Module, tokenizer) -> None:
-    for p in model.parameters():
-        p.requires_grad_(True)
-
-
-def _prefix(model: nn.Module, tokenizer) -> None:
-    ids = tokenizer(PREFIX_INIT)["input_ids"] if tokenizer is not None else None  # mô hình ngẫu nhiên: khởi tạo ngẫu nhiên
-    apply_prefix(model, PrefixConfig(num_virtual_tokens=10, init_token_ids=ids))
-
-
-METHODS: dict[str, Method] = {
-    "full": Method("tinh chỉnh toàn bộ", "full", _full),
-    "bitfit": Method("BitFit (mọi bias)", "bitfit", lambda m, t: apply_bitfit(m, BitFitConfig("all"))),
-    "houlsby": Method("adapter Houlsby r=16", "adapter", lambda m, t: apply_adapters(m, AdapterConfig(16, "houlsby"))),
-    "pfeiffer": Method("adapter Pfeiffer r=16", "adapter", lambda m, t: apply_adapters(m, AdapterConfig(16, "pfeiffer"))),
-    "lora": Method("LoRA r=8", "lora", lambda m, t: apply_lora(m, LoRAConfig(8, 16.0, list(TARGETS))), True),
-    "dora": Method("DoRA r=8", "dora", lambda m, t: apply_dora(m, DoRAConfig(8, 16.0, list(TARGETS))), True),
-    "prefix": Method("prefix tuning k=10", "prefix", _prefix),
-    "prompt": Method("prompt tuning k=10", "prompt", lambda m, t: apply_prompt(m, PromptConfig(10))),
-}
 DEFAULT_METHODS = tuple(METHODS)
-
-
-def build(key: str, model: nn.Module, tokenizer=None, seed: int = 0) -> nn.Module:
-    """Áp phương pháp `key` lên `model` (tại chỗ) sau khi cố định seed, để khởi tạo A, adapter… tất định."""
-    require_choice("method", key, METHODS)
-    set_seed(seed)
-    METHODS[key].apply(model, tokenizer)
-    return model
 
 
 def saved_size(key: str, model: nn.Module) -> int:
@@ -108,8 +73,8 @@ def saved_size(key: str, model: nn.Module) -> int:
         return path.stat().st_size
 
 
-def machine_info(device: torch.device) -> dict:
-    """Máy đo: hệ điều hành, CPU, số luồng torch, phiên bản, GPU nếu có."""
+def machine_info(device: torch.device, workers: int, threads: int) -> dict:
+    """Máy đo: hệ điều hành, CPU, số tiến trình con và luồng torch mỗi tiến trình, phiên bản, GPU nếu có, tải máy."""
     import transformers
 
     cpu = platform.processor() or platform.machine()
@@ -119,9 +84,10 @@ def machine_info(device: torch.device) -> dict:
     except OSError:
         pass
     info = {"measured_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__, "device": device.type}
+            "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "workers": workers,
+            "torch_threads_per_worker": threads, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "device": device.type,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
@@ -136,53 +102,36 @@ def _memory(cost) -> dict:
 
 
 def _add_ratios(rows: dict[str, dict]) -> None:
-    """Tỉ số so với tinh chỉnh toàn bộ (nếu có trong bảng): FLOP, thời gian, bộ nhớ; và r = P_peft/P_full."""
+    """Tỉ số so với tinh chỉnh toàn bộ (nếu có trong bảng): FLOP, bộ nhớ, thời gian; và r = P_peft/P_full."""
     full = rows.get("full")
     for row in rows.values():
         row["param_ratio"] = row["trainable"] / full["trainable"] if full else None
         row["flops_ratio"] = round(row["flops"] / full["flops"], 4) if full else None
-        row["time_ratio"] = round(row["time_per_step_s"] / full["time_per_step_s"], 3) if full else None
         row["memory_ratio"] = round(row["memory"]["total_mb"] / full["memory"]["total_mb"], 4) if full else None
+        if "time_per_step_s" in row:
+            row["time_ratio"] = round(row["time_per_step_s"] / full["time_per_step_s"], 3) if full else None
 
 
-def _course(methods: Sequence[str], steps: int, seed: int, device, batch_size: int, progress: bool) -> dict:
-    course = prepare(None, device)
-    base = base_result(course)
-    probe = course.train.batch(torch.arange(batch_size), course.device)  # lô cố định cho phép đo chi phí
+def course_costs(course, methods: Sequence[str], batch_size: int = 32) -> dict[str, dict]:
+    """Chi phí tất định của mỗi phương pháp trên mô hình của khóa học: tham số, bộ nhớ theo phần, FLOP (một bước
+    trên lô cố định 32 ví dụ đầu của tập huấn luyện), kích thước tệp; và độ trễ suy luận so với mô hình nền."""
+    probe = course.train.batch(torch.arange(batch_size), course.device)
     latency_batch = course.test.batch(torch.arange(batch_size), course.device)
     reference = course.fresh_model()
     rows: dict[str, dict] = {}
     for key in methods:
-        meth = METHODS[key]
-        t0 = time.perf_counter()
-        cost = step_cost(build(key, course.fresh_model(), course.tokenizer, seed), probe)
-        model = build(key, course.fresh_model(), course.tokenizer, seed)
+        cost = step_cost(build(key, course.fresh_model(), course.tokenizer, 0), probe)
+        model = build(key, course.fresh_model(), course.tokenizer, 0)
         counts = count_parameters(model)
-        res = run(course, meth.label, model, meth.recipe, steps=steps, batch_size=batch_size, seed=seed,
-                  eval_every=None, progress=False)
         size = saved_size(key, model)
-        if meth.mergeable:
+        if METHODS[key].mergeable:
             merge_lora(model)
-        rows[key] = {
-            "label": meth.label, "trainable": counts.trainable, "total": counts.total,
-            "percent": round(counts.percent, 4), "lr": RECIPES[meth.recipe]["lr"], "memory": _memory(cost),
-            "flops": cost.flops, "time_per_step_s": round(res.time_per_step_s, 5),
-            "rss_peak_mb": None if math.isnan(res.peak_memory_mb) else round(res.peak_memory_mb, 1),
-            "val_accuracy": res.val_accuracy, "test_accuracy": res.test_accuracy,
-            "latency_ratio": round(latency_ratio(model, reference, latency_batch), 3), "merged": meth.mergeable,
-            "file_bytes": size, "wall_s": round(time.perf_counter() - t0, 1),
-        }
-        if progress:
-            print(f"[course] {key}: {rows[key]['wall_s']} s, acc test {res.test_accuracy:.3f}", flush=True)
+        rows[key] = {"label": METHODS[key].label, "trainable": counts.trainable, "total": counts.total,
+                     "percent": round(counts.percent, 4), "memory": _memory(cost), "flops": cost.flops,
+                     "latency_ratio": round(latency_ratio(model, reference, latency_batch), 3),
+                     "merged": METHODS[key].mergeable, "file_bytes": size}
     _add_ratios(rows)
-    if "full" in rows:
-        gain = rows["full"]["test_accuracy"] - base.test_accuracy
-        for row in rows.values():
-            row["gain_share"] = round((row["test_accuracy"] - base.test_accuracy) / gain, 4) if gain > 0 else None
-    return {"regime": "course", "model": "mô hình đóng gói của khóa học (GPT-2 4 lớp, d = 192, từ vựng 4000)",
-            "steps": steps, "batch_size": batch_size, "seed": seed, "probe_batch_shape": list(probe["input_ids"].shape),
-            "base": {"total": base.total, "val_accuracy": base.val_accuracy, "test_accuracy": base.test_accuracy},
-            "methods": rows}
+    return rows
 
 
 def gpt2_small(shape: dict | None = None, seed: int = 0, device=None) -> nn.Module:
@@ -196,8 +145,10 @@ def gpt2_small(shape: dict | None = None, seed: int = 0, device=None) -> nn.Modu
     return model
 
 
-def _gpt2_small(methods: Sequence[str], steps: int, seed: int, device, batch: tuple[int, int], shape: dict | None,
-                progress: bool) -> dict:
+def gpt2_small_costs(methods: Sequence[str], steps: int = 2, seed: int = 0, device=None,
+                     batch: tuple[int, int] = (4, 128), shape: dict | None = None, log: Callable = print) -> dict:
+    """Chỉ chi phí ở cỡ GPT-2 small: bộ nhớ theo phần, FLOP và trung vị thời gian `steps` bước ở lô `batch`."""
+    require_positive_int("steps", steps)
     dev = torch.device(device or "cpu")
     base = gpt2_small(shape, seed, dev)
     vocab = base.config.vocab_size
@@ -210,7 +161,6 @@ def _gpt2_small(methods: Sequence[str], steps: int, seed: int, device, batch: tu
 
     rows: dict[str, dict] = {}
     for key in methods:
-        t0 = time.perf_counter()
         model = build(key, copy.deepcopy(base), None, seed)
         counts = count_parameters(model)
         cost = step_cost(model, make_batch(0))  # cũng là bước khởi động
@@ -218,44 +168,118 @@ def _gpt2_small(methods: Sequence[str], steps: int, seed: int, device, batch: tu
         rows[key] = {"label": METHODS[key].label, "trainable": counts.trainable, "total": counts.total,
                      "percent": round(counts.percent, 4), "memory": _memory(cost), "flops": cost.flops,
                      "time_per_step_s": round(sorted(times)[len(times) // 2], 4),
-                     "step_times_s": [round(t, 4) for t in times], "wall_s": round(time.perf_counter() - t0, 1)}
+                     "step_times_s": [round(t, 4) for t in times]}
         del model
-        if progress:
-            print(f"[gpt2-small] {key}: {rows[key]['wall_s']} s, {rows[key]['time_per_step_s']} s/bước", flush=True)
+        log(f"[gpt2-small] {key}: {rows[key]['time_per_step_s']} s/bước")
     _add_ratios(rows)
     return {"regime": "gpt2-small", "model": "cùng hình dạng GPT-2 small, trọng số ngẫu nhiên (chỉ đo chi phí)",
             "shape": shape or GPT2_SMALL, "steps": steps, "batch_shape": list(batch), "seed": seed,
             "base": {"total": count_parameters(base).total}, "methods": rows}
 
 
-def measure(
-    methods: Sequence[str] = DEFAULT_METHODS,  # khóa trong METHODS; nên có "full" để có các tỉ số
-    steps: int | None = None,  # course: số bước huấn luyện (mặc định 150); gpt2-small: số bước bấm giờ (mặc định 2)
-    regime: str = "course",  # "course" hoặc "gpt2-small"
-    *,
-    seed: int = 0,
-    device: str | torch.device | None = "cpu",  # None: tự chọn (cuda nếu có)
-    batch_size: int = DEFAULT_BATCH,  # lô của chế độ course
-    batch: tuple[int, int] = (4, 128),  # (lô, độ dài chuỗi) của chế độ gpt2-small
-    shape: dict | None = None,  # ghi đè hình dạng của chế độ gpt2-small (kiểm thử dùng bản nhỏ)
-    progress: bool = False,
-) -> dict:
-    """Đo mọi phương pháp trong `methods` ở một chế độ kích thước; trả về dict có thể ghi ra JSON."""
-    require_choice("regime", regime, REGIMES)
-    methods = list(methods)
-    require(len(methods) > 0, "methods rỗng: chọn ít nhất một phương pháp trong " + ", ".join(METHODS) + ".")
-    for key in methods:
-        require_choice("method", key, METHODS)
-    if regime == "course":
-        steps = require_positive_int("steps", steps if steps is not None else DEFAULT_STEPS)
-        out = _course(methods, steps, seed, device, batch_size, progress)
-    else:
-        steps = require_positive_int("steps", steps if steps is not None else 2)
-        out = _gpt2_small(methods, steps, seed, device, batch, shape, progress)
-    from peft_course.model import pick_device
+# ---------------------------------------------------------------- chạy giao thức
 
-    out["machine"] = machine_info(pick_device(device))
-    return out
+def load_partial(path: Path) -> list[dict]:
+    """Các bản ghi đã xong trong tệp dở dang (mỗi dòng một JSON); dòng hỏng (ghi dở khi bị dừng) bị bỏ qua."""
+    records = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
+                 partial: Path | None = None, log: Callable = print) -> list[dict]:
+    """Chạy mọi lần chạy của giao thức còn thiếu; trả về mọi bản ghi (cũ trong `partial` + mới).
+
+    workers = 0: chạy ngay trong tiến trình này (kiểm thử); ≥ 1: tiến trình con (spawn), `threads` luồng mỗi tiến trình.
+    """
+    records = load_partial(partial) if partial is not None else []
+    if records:
+        log(f"Dùng lại {len(records)} lần chạy đã xong trong {partial}")
+    proto = protocol.to_dict()
+
+    def finish(rec: dict) -> None:
+        records.append(rec)
+        if partial is not None:
+            with partial.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        log(f"[{len(records)}] {rec['key']}: best val {rec['best_val_accuracy']:.3f} ở bước {rec['best_step']}/"
+            f"{rec['steps_run']}, test {rec['test_accuracy']:.3f}, {rec['wall_s']:.0f} s, "
+            f"{1000 * rec['step_time_median_s']:.0f} ms/bước")
+
+    if workers == 0:
+        worker_init(device, threads)
+        while jobs := next_jobs(records, protocol):
+            finish(run_job(jobs[0], proto))
+        return records
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init, initargs=(device, threads)) as pool:
+        running: dict[cf.Future, str] = {}
+        while True:
+            busy = set(running.values())
+            for job in next_jobs(records, protocol):
+                if len(running) >= workers:
+                    break
+                if job_key(job) not in busy:
+                    running[pool.submit(run_job, job, proto)] = job_key(job)
+            if not running:
+                break
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                running.pop(fut)
+                finish(fut.result())
+    return records
+
+
+def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
+            partial: Path | None = None, gpt2_steps: int = 2, gpt2_shape: dict | None = None,
+            gpt2_batch: tuple[int, int] = (4, 128), train: bool = True, timing_rounds: int = 12,
+            log: Callable = print) -> dict:
+    """Toàn bộ phép đo: giao thức (chất lượng), chi phí tất định, cỡ GPT-2 small, dấu vân tay; trả về dict JSON.
+
+    train=False: không huấn luyện gì, chỉ tổng hợp các lần chạy đã xong trong `partial` (kết quả ghi complete=False
+    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ).
+    """
+    for key in protocol.methods:
+        require_choice("method", key, METHODS)
+    require("full" in protocol.methods, f"methods phải có 'full' (mốc so sánh), nhận được {list(protocol.methods)}.")
+    start = time.perf_counter()
+    course = prepare(None, device)
+    machine = machine_info(course.device, workers, threads)
+    if train:
+        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial, log=log)
+    else:
+        records = load_partial(partial) if partial is not None else []
+    torch.set_num_threads(threads)
+    missing = [job_key(j) for j in next_jobs(records, protocol)]
+    log(f"Đo thời gian một bước xen kẽ ({timing_rounds} vòng)…")
+    step_times = interleaved_step_times(course, list(protocol.methods), rounds=timing_rounds)
+    base = base_result(course)
+    base_row = {"total": base.total, "val_accuracy": base.val_accuracy, "test_accuracy": base.test_accuracy}
+    log("Đo chi phí tất định và dấu vân tay…")
+    costs = {"course": course_costs(course, protocol.methods, protocol.batch_size)}
+    if gpt2_steps > 0:
+        costs["gpt2-small"] = gpt2_small_costs(protocol.methods, gpt2_steps, device=device, batch=gpt2_batch,
+                                               shape=gpt2_shape, log=log)
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return {
+        "schema": 2, "generated_by": REFRESH_COMMAND, "machine": machine,
+        "complete": not missing, "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; còn các seed sau khi quét xong
+        "step_times_interleaved_s": step_times, "timing_rounds": timing_rounds,
+        "runtime_s": round(time.perf_counter() - start, 1),
+        "protocol": {**protocol.to_dict(), "timing": TIMING_NOTE, "memory": MEMORY_NOTE,
+                     "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, rồi lr nhỏ hơn",
+                     "checkpoint": "tham số huấn luyện ở lần đánh giá validation tốt nhất (acc, rồi mất mát, rồi bước "
+                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn",
+                     "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
+        "fingerprint": behaviour_fingerprint(course, protocol),
+        "base": base_row, "summary": summarize(records, protocol, base_row, step_times), "costs": costs,
+        "runs": sorted(records, key=lambda r: r["key"]),
+    }
 
 
 # ---------------------------------------------------------------- bảng và hình
@@ -264,157 +288,151 @@ def _fmt(x, spec: str, none: str = "–") -> str:
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0) -> str:
+    """"trung bình ± độ lệch chuẩn" của một thống kê mean_sd (– nếu thiếu)."""
+    if not stat or stat.get("mean") is None:
+        return "–"
+    return f"{format(scale * stat['mean'], spec)} ± {format(scale * stat['sd'], spec)}"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1000 * seconds
+
+
 def markdown(results: dict) -> str:
-    """Hai bảng markdown (course, gpt2-small) từ kết quả của main()."""
-    meta = results["machine"]
-    lines = [f"# So sánh các phương pháp PEFT\n",
-             f"Đo lúc {meta['measured_at']} trên {meta['cpu']} ({meta['torch_threads']} luồng torch"
-             f"{', ' + meta['gpu'] if 'gpu' in meta else ''}), {meta['platform']}, torch {meta['torch']}, "
-             f"transformers {meta['transformers']}. Sinh bởi `python bench/compare.py`.\n",
-             "Bộ nhớ (MB) từ kích thước tensor sau một bước AdamW; activation = byte các tensor autograd giữ lại cho "
-             "lan truyền ngược (`saved_tensors_hooks`), không tính trọng số. FLOP đếm bằng `FlopCounterMode` "
-             "(truyền xuôi + lan truyền ngược). Thời gian phụ thuộc máy; mọi cột khác tất định theo seed.\n"]
-    course = results["regimes"].get("course")
-    if course:
-        b = course["base"]
-        lines += [f"## Mô hình của khóa học: {course['steps']} bước, lô {course['batch_size']}, seed {course['seed']}\n",
-                  f"Mô hình nền (chưa tinh chỉnh): acc test {b['test_accuracy']:.3f}. Độ trễ suy luận: LoRA/DoRA đã gộp; "
-                  "các phương pháp khác ở dạng chưa gộp.\n",
-                  "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB | bộ nhớ so với toàn bộ "
-                  "| FLOP so với toàn bộ | ms/bước | thời gian so với toàn bộ | acc test | % phần tăng của toàn bộ "
-                  "| độ trễ suy luận so với nền | tệp (KB) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in course["methods"].values():
-            m = r["memory"]
-            lines.append(
-                f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.1f} | {m['grads_mb']:.2f} | "
-                f"{m['optimizer_mb']:.2f} | {m['activations_mb']:.1f} | {m['total_mb']:.1f} | {_fmt(r['memory_ratio'], '.2f')} | "
-                f"{_fmt(r['flops_ratio'], '.2f')} | {1000 * r['time_per_step_s']:.1f} | {_fmt(r['time_ratio'], '.2f')} | "
-                f"{r['test_accuracy']:.3f} | {_fmt(None if r.get('gain_share') is None else 100 * r['gain_share'], '.0f')}% | "
-                f"{r['latency_ratio']:.2f}{' (gộp)' if r['merged'] else ''} | {r['file_bytes'] / 1024:,.1f} |")
-    small = results["regimes"].get("gpt2-small")
-    if small:
-        s = small["shape"]
-        lines += ["", f"## Cỡ GPT-2 small ({small['base']['total']:,} tham số, {s['n_layer']} lớp, d = {s['n_embd']}, "
-                      f"từ vựng {s['vocab_size']}; trọng số ngẫu nhiên): lô {small['batch_shape'][0]}×{small['batch_shape'][1]}, "
-                      f"{small['steps']} bước bấm giờ (trung vị)\n",
-                  "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB | bộ nhớ so với toàn bộ "
-                  "| FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
+    """Các bảng markdown (chất lượng, DoRA vs LoRA, dữ liệu nhỏ, chi phí) từ kết quả của measure()."""
+    meta, proto, summ = results["machine"], results["protocol"], results["summary"]
+    costs = results["costs"]["course"]
+    lines = ["# So sánh các phương pháp PEFT\n",
+             f"Đo lúc {meta['measured_at']} trên {meta['cpu']} ({meta['workers']} tiến trình × "
+             f"{meta['torch_threads_per_worker']} luồng torch{', ' + meta['gpu'] if 'gpu' in meta else ''}), torch "
+             f"{meta['torch']}, transformers {meta['transformers']}; {results['runtime_s'] / 60:.0f} phút. Sinh bởi "
+             f"`{results['generated_by']}`.\n",
+             f"Giao thức: tốc độ học chọn trên validation trong ×⅓, ×1, ×3 tốc độ học của công thức (seed "
+             f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} bước, "
+             f"lô {proto['batch_size']}, đánh giá validation mỗi {proto['eval_every']} bước, giữ checkpoint tốt nhất "
+             f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn; acc test đọc một lần ở "
+             f"checkpoint đó. Mọi cột chất lượng là trung bình ± độ lệch chuẩn qua các seed.\n",
+             f"Ngưỡng thời gian tới độ chính xác: {100 * proto['target']:.0f}% acc validation tốt nhất của tinh chỉnh "
+             f"toàn bộ = {_fmt(summ['threshold_val_accuracy'], '.3f')}. {proto['timing']} {proto['memory']}\n",
+             *([] if results.get("complete", True) else
+               [f"**Chưa đủ:** còn thiếu các lần chạy {', '.join(results['missing_runs'][:12])}"
+                f"{' …' if len(results['missing_runs']) > 12 else ''} (và các seed phụ thuộc kết quả quét). Hoàn tất "
+                f"bằng cùng lệnh `{results['generated_by']}` (các lần đã xong được giữ).\n"]),
+             f"Mô hình nền (chưa tinh chỉnh): acc validation {results['base']['val_accuracy']:.3f}, acc test "
+             f"{results['base']['test_accuracy']:.3f}.\n",
+             "| phương pháp | tham số huấn luyện | % | lr chọn | acc test | % phần tăng của toàn bộ | bước tốt nhất "
+             "| bước tới 90% | giây tới 90% | ms/bước | FLOP so với toàn bộ | bộ nhớ (MB) | bộ nhớ so với toàn bộ |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, r in summ["methods"].items():
+        c = costs.get(key, {})
+        reach = r.get("reached_target", 0)
+        n = r.get("test_accuracy", {}).get("n", 0)
+        to90 = _pm(r.get("steps_to_target"), ".0f") + ("" if reach == n else f" ({reach}/{n} seed đạt)")
+        lines.append(
+            f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} | {_fmt(r['chosen_lr'], '.2g')} "
+            f"| {_pm(r.get('test_accuracy'))} | {_pm(r.get('gain_share'), '.0f', 100)}% | {_pm(r.get('best_step'), '.0f')} "
+            f"| {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
+            f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "
+            f"| {_fmt(c.get('memory_ratio'), '.2f')} |")
+    dvl = summ.get("dora_vs_lora")
+    if dvl:
+        eq = dvl["equal_lr"]
+        best = summ["methods"]
+        lines += ["", "## DoRA so với LoRA (r = 8, cùng các lớp)\n",
+                  "| so sánh | lr LoRA | acc test LoRA | lr DoRA | acc test DoRA |", "|---|---:|---:|---:|---:|",
+                  f"| cùng tốc độ học | {eq['lr']:.2g} | {_pm(eq['lora'].get('test_accuracy'))} | {eq['lr']:.2g} "
+                  f"| {_pm(eq['dora'].get('test_accuracy'))} |",
+                  f"| mỗi bên ở tốc độ học tốt nhất | {dvl['each_best']['lora_lr']:.2g} | "
+                  f"{_pm(best['lora'].get('test_accuracy'))} | {dvl['each_best']['dora_lr']:.2g} | "
+                  f"{_pm(best['dora'].get('test_accuracy'))} |"]
+    small = summ.get("small_data", {})
+    if small.get("rows"):
+        lines += ["", f"## Dữ liệu nhỏ (bài 6): {small['design']}; {small['steps']} bước\n",
+                  "| phương pháp | N | số lượt qua dữ liệu | acc trên N ví dụ đã học | acc validation | acc test "
+                  "| khoảng cách (học − test) |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in small["rows"].values():
+            lines.append(f"| {r['label']} | {r['size']:,} | {r['epochs']:.1f} | {_pm(r['train_accuracy'])} | "
+                         f"{_pm(r['val_accuracy'])} | {_pm(r['test_accuracy'])} | {_pm(r['generalization_gap'])} |")
+    lines += ["", "## Chi phí một bước (mô hình của khóa học, lô 32)\n",
+              "| phương pháp | trọng số | gradient | Adam | activation | tổng MB | FLOP so với toàn bộ "
+              "| độ trễ suy luận so với nền | tệp (KB) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in costs.values():
+        m = r["memory"]
+        lines.append(f"| {r['label']} | {m['weights_mb']:.1f} | {m['grads_mb']:.2f} | {m['optimizer_mb']:.2f} | "
+                     f"{m['activations_mb']:.1f} | {m['total_mb']:.1f} | {_fmt(r['flops_ratio'], '.2f')} | "
+                     f"{r['latency_ratio']:.2f}{' (gộp)' if r['merged'] else ''} | {r['file_bytes'] / 1024:,.1f} |")
+    small_costs = results["costs"].get("gpt2-small")
+    if small_costs:
+        s = small_costs["shape"]
+        lines += ["", f"## Cỡ GPT-2 small ({small_costs['base']['total']:,} tham số, {s['n_layer']} lớp, d = "
+                      f"{s['n_embd']}; trọng số ngẫu nhiên): lô {small_costs['batch_shape'][0]}×"
+                      f"{small_costs['batch_shape'][1]}, trung vị {small_costs['steps']} bước\n",
+                  "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB "
+                  "| bộ nhớ so với toàn bộ | FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in small["methods"].values():
+        for r in small_costs["methods"].values():
             m = r["memory"]
             lines.append(
-                f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} | "
-                f"{m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | {_fmt(r['memory_ratio'], '.2f')} | "
-                f"{_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | {_fmt(r['time_ratio'], '.2f')} |")
+                f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} "
+                f"| {m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | "
+                f"{_fmt(r['memory_ratio'], '.2f')} | {_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | "
+                f"{_fmt(r.get('time_ratio'), '.2f')} |")
     return "\n".join(lines) + "\n"
 
 
-def plot_pareto(course: dict, ax=None):
-    """Độ chính xác test theo số tham số huấn luyện (xem peft_course.plots.plot_pareto)."""
-    from peft_course.plots import plot_pareto as draw
-
-    return draw(list(course["methods"].values()), course["base"]["test_accuracy"],
-                f"Chất lượng theo số tham số huấn luyện ({course['steps']} bước)", ax)
-
-
-def plot_memory(regime: dict, ax=None, keys: Sequence[str] | None = None):
-    """Cột chồng bộ nhớ một bước huấn luyện của một chế độ (xem peft_course.plots.plot_memory_breakdown)."""
-    from peft_course.plots import plot_memory_breakdown
-
-    rows = [regime["methods"][k] for k in (keys or regime["methods"])]
-    title = "mô hình của khóa học" if regime["regime"] == "course" else "cỡ GPT-2 small"
-    return plot_memory_breakdown(rows, f"Bộ nhớ một bước huấn luyện: {title}", ax)
-    return ax
-
-
-def plot_time(results: dict, ax=None):
-    """Thời gian mỗi bước và FLOP so với tinh chỉnh toàn bộ, cạnh dự đoán của bài báo r = P_peft/P_full."""
-    import matplotlib.pyplot as plt
-
-    regimes = [r for r in results["regimes"].values() if "full" in r["methods"]]
-    ax = ax or plt.subplots(figsize=(8.5, 3.8))[1]
-    keys = [k for k in regimes[0]["methods"] if k != "full"]
-    width = 0.8 / (len(regimes) + 1)
-    for j, reg in enumerate(regimes):
-        name = "mô hình khóa học" if reg["regime"] == "course" else "cỡ GPT-2 small"
-        vals = [reg["methods"][k]["time_ratio"] if k in reg["methods"] else float("nan") for k in keys]
-        ax.bar([i + j * width for i in range(len(keys))], vals, width, label=f"thời gian đo: {name}")
-    reg = regimes[-1]
-    flops = [reg["methods"][k]["flops_ratio"] if k in reg["methods"] else float("nan") for k in keys]
-    ax.bar([i + len(regimes) * width for i in range(len(keys))], flops, width, color="tab:gray", label="FLOP (đếm)")
-    pred = [reg["methods"][k]["param_ratio"] if k in reg["methods"] else float("nan") for k in keys]
-    ax.scatter([i + width for i in range(len(keys))], pred, marker="v", color="tab:red", zorder=3,
-               label="dự đoán r = P_peft/P_full")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks([i + width for i in range(len(keys))], [regimes[0]["methods"][k]["label"] for k in keys],
-                  rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="so với tinh chỉnh toàn bộ", title="Thời gian mỗi bước: đo được và dự đoán $T_{peft} ≈ r·T_{full}$")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def save_figures(results: dict, out: Path) -> list[Path]:
-    """Ghi pareto.png, memory.png, time.png vào `out`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    regs = results["regimes"]
-    if "course" in regs:
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
-        plot_pareto(regs["course"], ax)
-        paths.append(out / "pareto.png")
-        fig.tight_layout()
-        fig.savefig(paths[-1], dpi=110)
-    fig, axes = plt.subplots(1, len(regs), figsize=(7 * len(regs), 4), squeeze=False)
-    for ax, reg in zip(axes[0], regs.values()):
-        plot_memory(reg, ax)
-    fig.tight_layout()
-    paths.append(out / "memory.png")
-    fig.savefig(paths[-1], dpi=110)
-    if any("full" in r["methods"] for r in regs.values()):
-        fig, ax = plt.subplots(figsize=(8.5, 4))
-        plot_time(results, ax)
-        fig.tight_layout()
-        paths.append(out / "time.png")
-        fig.savefig(paths[-1], dpi=110)
-    plt.close("all")
-    return paths
+def write_outputs(results: dict, json_path: Path, out: Path, log: Callable = print) -> list[Path]:
+    """Ghi JSON (nguyên tử: tệp tạm rồi đổi tên), bảng markdown và các hình."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, json_path)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(markdown(results), encoding="utf-8")
+    paths = save_figures(results, out)
+    log(f"Đã ghi {json_path}, {out / 'comparison.md'} và {len(paths)} hình trong {out}")
+    return [json_path, out / "comparison.md", *paths]
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES)
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="số bước huấn luyện của chế độ course")
-    p.add_argument("--cost-steps", type=int, default=2, help="số bước bấm giờ của chế độ gpt2-small")
     p.add_argument("--device", default="cpu", help="cpu, cuda hoặc auto")
-    p.add_argument("--threads", type=int, default=2, help="số luồng torch trên CPU")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--workers", type=int, default=None, help="số tiến trình con (mặc định 2 trên CPU, 1 trên GPU)")
+    p.add_argument("--threads", type=int, default=1, help="số luồng torch mỗi tiến trình con")
+    p.add_argument("--quick", action="store_true", help="vài bước mỗi lần chạy, chỉ để thử mã (ghi vào thư mục tạm)")
+    p.add_argument("--gpt2-steps", type=int, default=2, help="số bước bấm giờ ở cỡ GPT-2 small (0: bỏ qua)")
+    p.add_argument("--out", default=None, help="thư mục hình và bảng (mặc định bench/results)")
+    p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định peft_course/assets/results/comparison.json)")
+    p.add_argument("--from-json", action="store_true", help="chỉ vẽ lại hình và bảng từ tệp JSON đã có")
+    p.add_argument("--finalize", action="store_true",
+                   help="không huấn luyện: tổng hợp các lần chạy đã xong (kết quả đánh dấu complete=false nếu thiếu)")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     device = None if args.device == "auto" else args.device
-    start = time.perf_counter()
-    regimes = {}
-    for regime in args.regimes:
-        steps = args.steps if regime == "course" else args.cost_steps
-        regimes[regime] = measure(args.methods, steps, regime, device=device, progress=True)
-    machine = regimes[args.regimes[0]].pop("machine")
-    for r in regimes.values():
-        r.pop("machine", None)
-    results = {"machine": machine, "runtime_s": None, "regimes": regimes}
-    results["runtime_s"] = round(time.perf_counter() - start, 1)
-    out = Path(args.out)
+    if args.quick and args.out is None:
+        args.out = tempfile.mkdtemp(prefix="peft-bench-quick-")
+    out = Path(args.out or RESULTS)
+    json_path = Path(args.json) if args.json else (out / "comparison.json" if args.quick else RESULTS_JSON)
+    if args.from_json:
+        results = json.loads(json_path.read_text(encoding="utf-8"))
+        write_outputs(results, json_path, out)
+        return results
+    protocol = QUICK if args.quick else Protocol()
+    protocol = Protocol(**{**protocol.to_dict(), "methods": tuple(args.methods),
+                           "small_methods": tuple(m for m in protocol.small_methods if m in args.methods)})
+    workers = args.workers if args.workers is not None else (2 if device in ("cpu", None) and not
+                                                             torch.cuda.is_available() else 1)
+    torch.set_num_threads(args.threads)
+    partial = out / f"runs-{settings_hash(protocol)}.partial.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    table = markdown(results)
-    (out / "comparison.md").write_text(table, encoding="utf-8")
-    save_figures(results, out)
-    print(table)
-    print(f"Tổng thời gian: {results['runtime_s']} s; kết quả trong {out}")
+    print(f"Giao thức {settings_hash(protocol)}; các lần chạy xong ghi vào {partial}", flush=True)
+    results = measure(protocol, device=device, workers=workers, threads=args.threads, partial=partial,
+                      gpt2_steps=args.gpt2_steps, gpt2_shape={"n_layer": 2, "n_embd": 64, "n_head": 2,
+                                                             "vocab_size": 1000, "n_positions": 256}
+                      if args.quick else None, train=not args.finalize, timing_rounds=3 if args.quick else 12,
+                      log=lambda s: print(s, flush=True))
+    write_outputs(results, json_path, out)
+    print(markdown(results))
     return results
 
 

@@ -83,9 +83,19 @@ class History:
     time_per_step_s: float = 0.0
     peak_memory_mb: float = float("nan")
     device: str = "cpu"
+    step_time_median_s: float = 0.0  # trung vị thời gian một bước (không tính đánh giá): bền với máy bận
+    eval_time_s: float = 0.0  # tổng thời gian đánh giá validation
+    best_step: int | None = None  # bước có acc validation tốt nhất (None: không đánh giá)
+    best_val_accuracy: float = float("nan")  # acc validation ở best_step
+    best_val_loss: float = float("nan")  # mất mát validation ở best_step
+    restored_best: bool = False  # True: mô hình trả về là bản ở best_step (keep_best=True)
+    stopped_early: bool = False  # True: dừng sớm vì acc validation không tăng trong `patience` lần đánh giá
 
     @property
     def final_accuracy(self) -> float:
+        """Acc validation của mô hình trả về: ở best_step nếu đã khôi phục bản tốt nhất, không thì ở lần đánh giá cuối."""
+        if self.restored_best:
+            return self.best_val_accuracy
         return self.eval_accuracy[-1] if self.eval_accuracy else float("nan")
 
     def to_dict(self) -> dict:
@@ -162,6 +172,35 @@ def _restore(model: nn.Module, snapshot: tuple[bool, dict[str, torch.Tensor]]) -
         params[n].copy_(value)
         params[n].grad = None
     model.train(training)
+class BestCheckpoint:
+    """Giữ bản sao các tham số huấn luyện ở lần đánh giá validation tốt nhất (checkpoint tốt nhất trên validation).
+
+    "Tốt hơn" = acc validation cao hơn; bằng acc thì mất mát validation thấp hơn; bằng cả hai thì giữ bước sớm hơn
+    (ít bước hơn cho cùng chất lượng). Chỉ tham số requires_grad được sao chép: phần đóng băng không đổi khi huấn luyện.
+    """
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.params = params  # tham số huấn luyện, đúng thứ tự của bộ tối ưu
+        self.step: int | None = None
+        self.accuracy, self.loss = float("-inf"), float("inf")
+        self.evals_since_best = 0  # số lần đánh giá liên tiếp không tốt hơn
+        self._copy: list[torch.Tensor] = []
+
+    def update(self, step: int, accuracy: float, loss: float) -> bool:
+        """Ghi nhận một lần đánh giá; sao chép tham số nếu nó tốt hơn. Trả về True nếu tốt hơn."""
+        better = accuracy > self.accuracy or (accuracy == self.accuracy and loss < self.loss)
+        if better:
+            self.step, self.accuracy, self.loss, self.evals_since_best = step, accuracy, loss, 0
+            self._copy = [p.detach().clone() for p in self.params]
+        else:
+            self.evals_since_best += 1
+        return better
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Chép lại vào mô hình các tham số ở bước tốt nhất."""
+        for p, saved in zip(self.params, self._copy):
+            p.copy_(saved)
 
 
 def train(
@@ -177,18 +216,31 @@ def train(
     warmup: int = 10,  # số bước khởi động tốc độ học
     seed: int = 0,  # seed cho thứ tự lô
     progress: bool = True,  # hiện thanh tiến trình tqdm
+    keep_best: bool = False,  # cuối cùng khôi phục tham số ở lần đánh giá validation tốt nhất (cần val_data)
+    patience: int | None = None,  # dừng sớm sau chừng ấy lần đánh giá liên tiếp không tốt hơn (None: không dừng)
 ) -> History:
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 
     Những tham số đã đóng băng không vào bộ tối ưu, nên không có trạng thái Adam và không đổi.
     Mọi đối số được kiểm tra trước bước 1. Mất mát không hữu hạn (nan/inf: phân kỳ) dừng huấn luyện bằng
     CourseError nêu bước và gợi ý tốc độ học nhỏ hơn; mô hình được trả về đúng trạng thái trước khi gọi.
+    Với val_data, mỗi lần đánh giá được so với lần tốt nhất (acc validation, rồi mất mát khi bằng acc, rồi bước
+    sớm hơn); History.best_step ghi lại bước đó. keep_best=True: mô hình trả về là bản ở best_step (checkpoint tốt
+    nhất trên validation), không phải bản ở bước cuối. patience: dừng sớm khi validation không còn tiến bộ; lịch
+    tốc độ học vẫn tính theo `steps`, nên các bước trước lúc dừng giống hệt một lần chạy đủ `steps` bước.
     """
     _check_train_args(model, train_data, val_data, steps, lr, batch_size, eval_every, weight_decay, warmup, seed,
                       progress)
     params = [p for p in model.parameters() if p.requires_grad]
     require(len(params) > 0, "Mô hình không có tham số nào requires_grad=True: không có gì để huấn luyện.")
     before = _snapshot(model)
+    require(isinstance(keep_best, bool), f"keep_best phải là True hoặc False, nhận được {keep_best!r}.")
+    require(patience is None or (isinstance(patience, int) and not isinstance(patience, bool) and patience > 0),
+            f"patience phải là None hoặc số nguyên dương (số lần đánh giá), nhận được {patience!r}.")
+    require(val_data is not None or not (keep_best or patience),
+            f"keep_best={keep_best!r}, patience={patience!r} cần val_data để đánh giá; nhận được val_data=None.")
+    best = BestCheckpoint(params)
+    step_times: list[float] = []
     set_seed(seed)
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -201,6 +253,7 @@ def train(
     start, eval_time = time.perf_counter(), 0.0
     with PeakMemory(device) as mem:
         for step in tqdm(range(1, steps + 1), disable=not progress, desc="huấn luyện", leave=False):
+            t_step = time.perf_counter()
             if cursor + batch_size > len(order):
                 order, cursor = torch.randperm(len(train_data), generator=gen), 0
             idx = order[cursor:cursor + batch_size]
@@ -217,6 +270,7 @@ def train(
                 raise CourseError(f"Mất mát ở bước {step} là {hist.loss[-1]} (không hữu hạn): huấn luyện phân kỳ với "
                                   f"lr = {lr:g}. Hãy thử tốc độ học nhỏ hơn, ví dụ lr = {lr / 10:g}; mô hình đã được "
                                   "trả về trạng thái trước khi gọi train().")
+            step_times.append(time.perf_counter() - t_step)
             if val_data is not None and ((eval_every and step % eval_every == 0) or step == steps):
                 t_eval = time.perf_counter()
                 m = evaluate(model, val_data)
@@ -224,10 +278,21 @@ def train(
                 hist.eval_steps.append(step)
                 hist.eval_loss.append(m["loss"])
                 hist.eval_accuracy.append(m["accuracy"])
+                best.update(step, m["accuracy"], m["loss"])
+                if patience is not None and best.evals_since_best >= patience:
+                    hist.stopped_early = step < steps
+                    break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     hist.wall_time_s = time.perf_counter() - start
-    hist.time_per_step_s = (hist.wall_time_s - eval_time) / steps  # không tính thời gian đánh giá
+    hist.time_per_step_s = (hist.wall_time_s - eval_time) / len(hist.steps)  # không tính thời gian đánh giá
+    hist.step_time_median_s = float(np.median(step_times))
+    hist.eval_time_s = eval_time
     hist.peak_memory_mb = mem.peak_mb
+    if best.step is not None:
+        hist.best_step, hist.best_val_accuracy, hist.best_val_loss = best.step, best.accuracy, best.loss
+    if keep_best and best.step is not None:
+        best.restore()
+        hist.restored_best = True
     model.eval()
     return hist
