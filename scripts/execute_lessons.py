@@ -5,6 +5,9 @@ Mỗi `notebooks/NN_*.ipynb` được chạy bằng nbclient (kernel python3, th
 chạy (`PEFT_COURSE_CACHE`): nếu biến này chưa đặt, bộ đệm là một thư mục tạm bắt đầu trống, như khi sinh viên
 chạy lần đầu theo thứ tự bài (bài 4, 5 dùng lại LoRA r=8 của bài 3).
 
+Hai bài chạy cùng lúc (`--jobs 2`, mặc định trên máy ≥ 2 nhân), mỗi bài trong một tiến trình riêng, nhưng một
+bài chỉ bắt đầu khi các bài mà nó đọc bộ đệm đã xong (`READS_CACHE_OF`): kết quả như chạy tuần tự, nhanh hơn.
+
 Sau đó:
 - `pytest tests/test_lessons.py` so đầu ra của các ô được đánh dấu với notebook đã commit (như nbval --nbval-lax);
 - `bash scripts/build_docs.sh` dựng trang từ chính các bản này, không chạy lại.
@@ -12,6 +15,7 @@ Sau đó:
     python scripts/execute_lessons.py                # mọi bài
     python scripts/execute_lessons.py --only '03|05' # chỉ các bài có tên khớp biểu thức
     python scripts/execute_lessons.py --fail-fast    # dừng ở bài lỗi đầu tiên
+    python scripts/execute_lessons.py --jobs 1       # tuần tự, đúng thứ tự bài
 
 Thoát 1 nếu một ô lỗi, nêu tên bài, số thứ tự ô, dòng đầu của ô và lỗi.
 """
@@ -26,7 +30,9 @@ import re
 import sys
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +40,11 @@ NOTEBOOKS = ROOT / "notebooks"
 OUT = ROOT / "build" / "lessons"
 SKIP_TAGS = {"nbval-skip", "skip-execution"}  # nbval-skip: ô mà nbval cũng không chạy
 RAISES_TAGS = {"raises-exception", "nbval-raises-exception"}  # ô được phép ném lỗi (như nbval)
+# Bài nào đọc bộ đệm các lần chạy do bài nào ghi (experiments.full_baseline, experiments.run(..., cache=True)):
+# nó chỉ bắt đầu khi các bài đó xong, nên không huấn luyện lại cái mà bài trước sẽ ghi. Bài không có trong
+# bảng chờ mọi bài đứng trước nó (an toàn: như chạy tuần tự). Bảng sai chỉ làm chậm, không làm sai kết quả.
+READS_CACHE_OF = {"00": [], "01": ["00"], "02": ["00"], "03": ["00"], "04": ["00", "03"], "05": ["00", "03"],
+                  "06": []}
 
 
 @dataclass
@@ -55,6 +66,21 @@ def lessons(only: str = "") -> list[Path]:
     if not chosen:
         raise SystemExit(f"--only {only!r} không khớp bài nào; các bài có: {[p.name for p in found]}")
     return chosen
+
+
+def number(path: Path) -> str:
+    """Số bài ("03") ở đầu tên tệp."""
+    return path.name.split("_", 1)[0]
+
+
+def dependencies(paths: list[Path]) -> dict[Path, set[Path]]:
+    """Với mỗi bài trong lần chạy này: các bài (cũng trong lần chạy này) phải xong trước nó."""
+    by_number = {number(p): p for p in paths}
+    deps = {}
+    for i, path in enumerate(paths):
+        needs = READS_CACHE_OF.get(number(path))
+        deps[path] = set(paths[:i]) if needs is None else {by_number[n] for n in needs if n in by_number}
+    return deps
 
 
 def cell_tags(cell) -> set[str]:
@@ -115,6 +141,35 @@ def run_lesson(path: Path, timeout: int) -> tuple[object, LessonRun]:
     return nb, run
 
 
+def execute_all(paths: list[Path], jobs: int, timeout: int, fail_fast: bool) -> list[LessonRun]:
+    """Chạy các bài, tối đa `jobs` bài cùng lúc theo thứ tự phụ thuộc; ghi mỗi bài vào build/lessons/ khi xong."""
+    import nbformat
+
+    deps = dependencies(paths)
+    waiting_on = {p: sum(p in d for d in deps.values()) for p in paths}  # bao nhiêu bài chờ bài này
+    pending, running, done, runs = list(paths), {}, set(), []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        while pending or running:
+            ready = sorted((p for p in pending if deps[p] <= done), key=lambda p: (-waiting_on[p], p.name))
+            if not ready and not running:  # không thể xảy ra với READS_CACHE_OF chỉ trỏ về bài trước
+                raise SystemExit(f"Không bài nào chạy được: {[p.name for p in pending]} chờ nhau (READS_CACHE_OF).")
+            for path in ready[: jobs - len(running)]:
+                pending.remove(path)
+                running[pool.submit(run_lesson, path, timeout)] = path
+                print(f"  {path.name}: bắt đầu ({time.strftime('%H:%M:%S')})", flush=True)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                path = running.pop(future)
+                nb, run = future.result()
+                nbformat.write(nb, OUT / path.name)
+                runs.append(run)
+                done.add(path)
+                print(f"  {path.name}: {run.seconds:.0f} s" + ("  LỖI" if run.error else ""), flush=True)
+                if run.error and fail_fast:
+                    pending.clear()
+    return sorted(runs, key=lambda r: r.name)
+
+
 def write_timings(runs: list[LessonRun], cache: str, total: float, only: str) -> Path:
     """Ghi build/lessons/timings.json: giây mỗi bài (và mỗi ô), tổng, bộ đệm, số luồng torch, máy."""
     path = OUT / "timings.json"
@@ -138,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="chỉ các bài có tên khớp biểu thức chính quy này")
     parser.add_argument("--fail-fast", action="store_true", help="dừng ở bài lỗi đầu tiên")
     parser.add_argument("--timeout", type=int, default=900, help="giới hạn giây cho mỗi ô (mặc định 900)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="số bài chạy cùng lúc (mặc định 2 trên máy ≥ 2 nhân; 1 = tuần tự)")
     args = parser.parse_args(argv)
-    import nbformat
-
+    if args.jobs < 1:
+        parser.error(f"--jobs phải ≥ 1, nhận được {args.jobs}")
     paths = lessons(args.only)
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*.ipynb"):
@@ -156,13 +213,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     runs, start = [], time.perf_counter()
     try:
-        for path in paths:
-            nb, run = run_lesson(path, args.timeout)
-            nbformat.write(nb, OUT / path.name)
-            runs.append(run)
-            print(f"  {path.name}: {run.seconds:.0f} s" + ("  LỖI" if run.error else ""), flush=True)
-            if run.error and args.fail_fast:
-                break
+        runs = execute_all(paths, args.jobs, args.timeout, args.fail_fast)
     finally:
         if tmp is not None:
             tmp.cleanup()

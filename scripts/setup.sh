@@ -12,14 +12,19 @@ STAMP="$VENV/.peft-course-setup"   # dấu: dựng xong với requirements.txt +
 
 # pip … với stderr đã lọc bớt cảnh báo vô hại; trạng thái thoát là của pip (set -e dừng khi pip lỗi).
 pipq() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
-healthy() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch, peft_course" 2>/dev/null; }
+# .venv dùng được: python chạy và tìm thấy torch, transformers, peft, peft_course (find_spec: nhanh, không nhập).
+# Việc nhập thật được làm một lần ở cuối lần cài; dấu $STAMP chỉ được ghi khi nó thành công.
+healthy() {
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import importlib.util as u, sys
+sys.exit(not all(u.find_spec(m) for m in ('torch', 'transformers', 'peft', 'peft_course')))" 2>/dev/null
+}
 wanted=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 
 if healthy && [ "$(cat "$STAMP" 2>/dev/null)" = "$wanted" ]; then
   exit 0   # đã dựng xong với đúng các tệp này
 fi
-if [ -d "$VENV" ] && ! healthy; then
-  # Một .venv dựng dở (pip bị ngắt, mạng lỗi) hoặc hỏng về sau: không dùng lại, dựng lại từ đầu.
+if [ -d "$VENV" ] && { ! healthy || [ ! -f "$STAMP" ]; }; then
+  # Một .venv dựng dở (pip bị ngắt, mạng lỗi: chưa có dấu) hoặc hỏng về sau: không dùng lại, dựng lại từ đầu.
   echo "Môi trường $VENV hỏng hoặc dựng dở (python không chạy, hoặc không nhập được torch/peft_course) — dựng lại." >&2
   rm -rf "$VENV"
 fi

@@ -11,6 +11,7 @@
 #   bash scripts/test.sh notebooks/03_lora.ipynb  # chỉ một bài dưới nbval (hoặc bất kỳ đích pytest nào)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1
 PYTEST=(.venv/bin/python -m pytest -q --nbval-lax --nbval-kernel-name python3)
@@ -18,10 +19,10 @@ if [ $# -gt 0 ]; then
   exec "${PYTEST[@]}" "$@"
 fi
 
-t0=$(date +%s)
 phase() { echo "[test.sh] $1: $(( $(date +%s) - t0 )) s từ đầu" | tee -a build/test-times.txt; }
 mkdir -p build
 : > build/test-times.txt
+phase "cài đặt xong"
 .venv/bin/python scripts/check_pairs.py
 .venv/bin/python scripts/colab.py --check
 
@@ -68,4 +69,4 @@ if [ "$unit_rc$lessons_rc$docs_rc$late_rc" != 0000 ]; then
   echo "KIỂM THỬ LỖI: đơn vị=$unit_rc, chạy bài=$lessons_rc, dựng trang=$docs_rc, đầu ra bài và trang=$late_rc" >&2
   exit 1
 fi
-echo "Mọi kiểm thử đạt ($(( $(date +%s) - t0 )) s sau cài đặt)."
+echo "Mọi kiểm thử đạt ($(( $(date +%s) - t0 )) s, kể cả cài đặt)."
