@@ -113,7 +113,8 @@ def run_lesson(path: Path, timeout: int) -> tuple[object, LessonRun]:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})  # thư mục làm việc: notebooks/
     run = LessonRun(path.name)
     start = time.perf_counter()
     try:

@@ -39,7 +39,10 @@ rm -f "$STAMP"   # chỉ ghi lại khi mọi bước dưới đây thành công
 pipq --upgrade pip
 "$VENV/bin/python" -c "import torch" 2>/dev/null || pipq torch==2.13.0
 pipq -r requirements.txt
-if ! out=$("$VENV/bin/python" -c "import torch, transformers, peft, peft_course; print('torch', torch.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__, '| peft_course', peft_course.__version__, 'sẵn sàng')" 2>&1); then
+report="import torch, transformers, peft, peft_course
+print('torch', torch.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__,
+      '| peft_course', peft_course.__version__, 'sẵn sàng')"
+if ! out=$("$VENV/bin/python" -c "$report" 2>&1); then
   echo "Cài đặt xong nhưng $VENV vẫn không nhập được các gói cần thiết:" >&2
   echo "$out" >&2
   echo "Xóa $VENV rồi chạy lại: rm -rf $VENV && bash scripts/setup.sh" >&2

@@ -40,8 +40,9 @@ def test_settings_come_from_pyproject(tmp_path: Path) -> None:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     cfg = colab.settings()
     data = _pyproject()
+    tool = data["tool"]["peft-course"]
     assert cfg == {"repo": data["project"]["urls"]["Repository"].rstrip("/"),
-                   "ref": data["tool"]["peft-course"]["colab-ref"], "branch": data["tool"]["peft-course"]["colab-branch"]}
+                   "ref": tool["colab-ref"], "branch": tool["colab-branch"]}
     other = text.replace(f'colab-ref = "{cfg["ref"]}"', 'colab-ref = "v9.9.9"').replace(
         f'colab-branch = "{cfg["branch"]}"', 'colab-branch = "thu-nghiem"').replace(
         cfg["repo"], "https://github.com/someone/fork")

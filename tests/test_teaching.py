@@ -132,7 +132,8 @@ def pair_gpt2_parameters(base, tok) -> None:
 
     ns = teach("00")
     cfg = base.config
-    assert ns["gpt2_parameters"](cfg.n_embd, cfg.n_layer, cfg.vocab_size, cfg.n_positions) == count_parameters(base).total
+    total = count_parameters(base).total
+    assert ns["gpt2_parameters"](cfg.n_embd, cfg.n_layer, cfg.vocab_size, cfg.n_positions) == total
     tiny = GPT2Config(n_embd=48, n_layer=3, n_head=4, vocab_size=101, n_positions=40)
     with torch.device("meta"):
         other = GPT2LMHeadModel(tiny)
@@ -325,7 +326,8 @@ def pair_prefix_attention(base, tok) -> None:
     fake = nn.Module()
     fake.prefix_kv = functools.partial(prefix.layer_kv, 1)
     g = torch.Generator().manual_seed(1)
-    q, k, v = torch.randn(2, h, 6, dh, generator=g), torch.randn(2, h, 9, dh, generator=g), torch.randn(2, h, 9, dh, generator=g)
+    q = torch.randn(2, h, 6, dh, generator=g)  # 6 token mới sau 3 token trong bộ đệm
+    k, v = torch.randn(2, h, 9, dh, generator=g), torch.randn(2, h, 9, dh, generator=g)
     padded = torch.ones(6, 9, dtype=torch.bool).tril(3)[None, None].repeat(2, 1, 1, 1)
     padded[1, ..., :2] = False  # hai token đệm bên trái ở câu thứ hai
     for mask in (None, padded):
