@@ -43,3 +43,22 @@ def test_shell_scripts_keep_pip_exit_status() -> None:
         for line in script.read_text(encoding="utf-8").splitlines():
             if "pip" in line and "install" in line:
                 assert "|| true" not in line and "2>&1 |" not in line, f"{script.name}: {line.strip()}"
+
+
+def test_execute_lessons_names_the_lesson_and_cell(tmp_path: Path) -> None:
+    """Một ô lỗi: thông báo nêu tên bài, số ô (đếm từ 1), dòng đầu của ô và lỗi Python; các ô sau không chạy."""
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("execute_lessons", ROOT / "scripts" / "execute_lessons.py")
+    execute_lessons = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("execute_lessons", execute_lessons)  # @dataclass tra mô-đun trong sys.modules
+    spec.loader.exec_module(execute_lessons)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Bài 99"), nbformat.v4.new_code_cell("x = 1\nprint(x)"),
+                nbformat.v4.new_code_cell("# chia cho không\ny = x / 0"), nbformat.v4.new_code_cell("print('sau')")]
+    path = tmp_path / "99_loi.ipynb"
+    nbformat.write(nb, path)
+    executed, run = execute_lessons.run_lesson(path, timeout=120)
+    assert run.error is not None
+    assert run.error.startswith("99_loi.ipynb, ô 3 ('# chia cho không')") and "ZeroDivisionError" in run.error
+    assert executed.cells[1].outputs[0]["text"] == "1\n" and executed.cells[3].outputs == []
