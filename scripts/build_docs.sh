@@ -7,6 +7,7 @@
 #   bash scripts/build_docs.sh                     # dựng từ build/lessons/ đã có (nhanh)
 #   bash scripts/build_docs.sh --committed         # dựng từ đầu ra đã commit trong notebooks/ (thử phần trình bày)
 #   bash scripts/build_docs.sh --only '03|05'      # chỉ các bài có tên khớp biểu thức (grep -E) này
+#   bash scripts/build_docs.sh --prepare-only      # chỉ bước (1)–(2) (test.sh chạy nó trong lúc các bài chạy)
 #
 # Các bước: (1) cài chromium nếu thiếu (cho kiểm thử trình duyệt trong tests/test_docs.py);
 # (2) npm ci theo docs/_tooling/package-lock.json vào build/docs-npm rồi chép vài tệp cần thiết sang
@@ -18,14 +19,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 execute=false
+prepare_only=false
 source_dir=build/lessons
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --execute) execute=true ;;
     --committed|--no-execute) source_dir=notebooks ;;
+    --prepare-only) prepare_only=true ;;
     --only) only="$2"; shift ;;
-    *) echo "Không hiểu tham số: $1 (dùng --execute, --committed, --only BIỂU_THỨC)" >&2; exit 2 ;;
+    *) echo "Không hiểu tham số: $1 (dùng --execute, --committed, --only BIỂU_THỨC, --prepare-only)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -33,7 +36,7 @@ if $execute; then
   source_dir=build/lessons
   .venv/bin/python scripts/execute_lessons.py ${only:+--only "$only"}
 fi
-if [ "$source_dir" = build/lessons ] && ! ls build/lessons/*.ipynb >/dev/null 2>&1; then
+if ! $prepare_only && [ "$source_dir" = build/lessons ] && ! ls build/lessons/*.ipynb >/dev/null 2>&1; then
   echo "Chưa có bài nào đã chạy trong build/lessons/: dùng bash scripts/build_docs.sh --execute" \
        "(hoặc --committed để dựng từ đầu ra đã commit)." >&2
   exit 1
@@ -76,6 +79,11 @@ if ! cmp -s docs/_tooling/package-lock.json "$vendor/package-lock.json"; then
   cp "$hm/dist/embed.js" "$hm/dist/embed.js.LICENSE.txt" "$hm/package.json" "$vendor/html-manager/"
   cp "$hm"/dist/*.woff "$hm"/dist/*.woff2 "$hm"/dist/*.ttf "$hm"/dist/*.eot "$hm"/dist/*.svg "$vendor/html-manager/"
   cp docs/_tooling/package-lock.json "$vendor/package-lock.json"   # dấu: bản đã chép
+fi
+
+if $prepare_only; then
+  echo "Công cụ dựng trang sẵn sàng (chromium, mkdocs, docs/_vendor)."
+  exit 0
 fi
 
 # (3) Bài học.

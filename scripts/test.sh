@@ -32,6 +32,11 @@ log=build/execute_lessons.log
 .venv/bin/python scripts/execute_lessons.py > "$log" 2>&1 &
 lessons_pid=$!
 trap 'kill "$lessons_pid" 2>/dev/null || true' EXIT
+prep_pid=""
+if [ "${PEFT_SKIP_DOCS:-0}" != 1 ]; then   # công cụ dựng trang (chromium, npm) tải trong lúc các bài chạy
+  bash scripts/build_docs.sh --prepare-only > build/docs-prepare.log 2>&1 &
+  prep_pid=$!
+fi
 unit_rc=0
 "${PYTEST[@]}" tests --ignore=tests/test_lessons.py --ignore=tests/test_docs.py || unit_rc=$?
 phase "kiểm thử đơn vị xong"
@@ -43,7 +48,13 @@ phase "chạy các bài xong"
 
 docs_rc=0
 if [ "${PEFT_SKIP_DOCS:-0}" != 1 ]; then
-  if [ "$lessons_rc" = 0 ]; then
+  prep_rc=0
+  wait "$prep_pid" || prep_rc=$?
+  cat build/docs-prepare.log
+  if [ "$prep_rc" != 0 ]; then
+    docs_rc=$prep_rc
+    rm -rf site
+  elif [ "$lessons_rc" = 0 ]; then
     bash scripts/build_docs.sh || docs_rc=$?
   else
     docs_rc=1
