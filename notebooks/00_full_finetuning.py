@@ -97,7 +97,7 @@ print(environment_report())
 #
 # $$P = Vd + Td + L\,(12d^2 + 13d) + 2d.$$
 
-# %%
+# %% tags=["teach"]
 import math
 import time
 
@@ -197,7 +197,7 @@ print(f"mô hình nền: acc validation {base.val_accuracy:.3f}, acc test {base.
 # Ta cộng byte của trọng số, gradient và trạng thái Adam bằng công thức, sau đó làm đúng một bước AdamW
 # thật và cộng kích thước các tensor trong `optimizer.state`.
 
-# %%
+# %% tags=["teach"]
 def tensor_bytes(tensors) -> int:
     """Tổng số byte của các tensor."""
     return sum(t.numel() * t.element_size() for t in tensors)
@@ -236,7 +236,7 @@ print(f"GPT-2 small: {16 * 124_439_808 / 2**30:.2f} GiB; 7 tỉ tham số: {16 *
 # xóa gradient. Ta viết vòng ấy trong vài dòng và chạy vài bước; mất mát trên một lô validation cố định phải
 # giảm.
 
-# %%
+# %% tags=["teach"]
 def train_steps(model, data, steps: int = 8, lr: float = 3e-4, batch_size: int = 32, seed: int = 0) -> list[float]:
     """Vòng huấn luyện tối giản: AdamW trên đúng các tham số requires_grad, lô ngẫu nhiên có seed."""
     params = [p for p in model.parameters() if p.requires_grad]

@@ -135,7 +135,7 @@ model.zero_grad(set_to_none=True)
 # (2) bọc lớp bằng một vectơ $\delta \in \mathbb{R}^d$ riêng cộng vào phần q của đầu ra. Khóa học dùng cách
 # (2): số tham số huấn luyện đúng bằng $dL$ và bias nền không bị động tới.
 
-# %%
+# %% tags=["teach"]
 class QueryBias(nn.Module):
     """Bọc attn.c_attn: cộng δ ∈ R^d (khởi tạo 0) vào phần q của đầu ra [q | k | v]."""
 

@@ -81,7 +81,7 @@ print(environment_report())
 #
 # ### Mô-đun adapter
 
-# %%
+# %% tags=["teach"]
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -126,7 +126,7 @@ print(f"một adapter d={d}, r=16: {adapter_size(d, 16):,} tham số (bài báo,
 # Ta bọc lớp chiếu ra của nhánh con (`attn.c_proj`, `mlp.c_proj`): lớp bọc gọi lớp gốc rồi đưa đầu ra qua
 # adapter. Khối GPT-2 không biết gì về adapter; nó vẫn gọi `self.c_proj(x)` như cũ.
 
-# %%
+# %% tags=["teach"]
 class WithAdapter(nn.Module):
     """Bọc lớp gốc (đóng băng): y = adapter(base_layer(x))."""
 

@@ -150,7 +150,7 @@ print(type(c_attn).__name__, "trọng số", tuple(c_attn.weight.shape), "→ y 
 # Lớp gốc được giữ nguyên dưới tên `base_layer` (như peft) và đóng băng. Nhánh LoRA tính $s \cdot B(A\,x)$
 # bằng hai phép nhân mỏng, không dựng ma trận $m \times n$.
 
-# %%
+# %% tags=["teach"]
 class LoRALinear(nn.Module):
     """y = base(x) + s·B·A·dropout(x), s = α/r (hoặc α/√r); base đóng băng, chỉ A, B huấn luyện."""
 
@@ -198,7 +198,7 @@ print("dropout = 0.5, chế độ train, B = 0: đầu ra vẫn bằng lớp g�
 # Gộp cộng $\Delta W$ (đã chuyển vị cho `Conv1D`) vào trọng số nền; tách trừ đi. Ta cho $B$ một giá trị ngẫu
 # nhiên để phép thử có nội dung.
 
-# %%
+# %% tags=["teach"]
 @torch.no_grad()
 def merge(layer: LoRALinear) -> None:
     layer.base_layer.weight += layer.delta_weight()
@@ -227,7 +227,7 @@ print(f"gộp: |Δy| ≤ {(layer(x) - y_unmerged).abs().max():.1e}; tách: |W �
 # peft chọn một mô-đun nếu tên của nó **bằng** một đích hoặc **kết thúc bằng** `"." + đích`. Một tên không khớp
 # gì phải báo lỗi (gõ nhầm `c_atn` mà lặng lẽ không huấn luyện gì là lỗi khó tìm nhất).
 
-# %%
+# %% tags=["teach"]
 def add_lora(model: nn.Module, targets: list[str], r: int, alpha: float, **kw) -> list[str]:
     """Bọc các lớp khớp `targets` bằng LoRALinear, đóng băng mọi tham số khác; trả về tên các lớp."""
     names = [n for n, _ in model.named_modules() if any(n == t or n.endswith("." + t) for t in targets)]

@@ -105,7 +105,7 @@ print(f"độ lớn theo đầu ra: {tuple(per_output.shape)}, từ {per_output.
 # `LoRALinear` (trong `peft_course.lora`) đã có `base_layer`, `lora_A`, `lora_B`, `scaling`, `lora_branch(x)`
 # $= s\,BA\,\mathrm{dropout}(x)$ và `fan_in_fan_out`. Ta chỉ thêm độ lớn và thay lượt truyền xuôi.
 
-# %%
+# %% tags=["teach"]
 class DoRALinear(LoRALinear):
     """W' = m · (W₀ + sBA) / ‖W₀ + sBA‖ (chuẩn theo chiều đầu vào, detach); m học được, mỗi đầu ra một số."""
 

@@ -117,7 +117,7 @@ for i, line in enumerate(source):
 # Mọi key/value ảo nằm trong **một** tensor $P \in \mathbb{R}^{k \times 2Ld}$, cùng bố cục với `prompt_embeddings`
 # của peft: cột xếp theo (lớp, key/value, đầu, chiều đầu). Lớp $l$ cắt lấy phần của mình.
 
-# %%
+# %% tags=["teach"]
 import functools
 
 import matplotlib.pyplot as plt
@@ -163,7 +163,7 @@ print(f"P: {tuple(prefix.weight.shape)} = {prefix.weight.numel():,} số; mỗi 
 # transformers bỏ mặt nạ (`None`) và trông vào `is_causal`; ta không dùng được cờ đó (nó sẽ che mất tiền tố), nên
 # tự dựng mặt nạ nhân quả: query thứ $i$ là token thứ $n - T + i$, được nhìn các key $j \le n - T + i$.
 
-# %%
+# %% tags=["teach"]
 def my_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """softmax(Q [P_K; K]ᵀ·scaling + mặt nạ) [P_V; V]; chỉ xử lý mặt nạ None hoặc bool (mặt nạ kiểu sdpa)."""
     b, _, t, _ = query.shape
@@ -223,7 +223,7 @@ plt.show()
 # một móc nhỏ, chạy ở mọi lượt truyền xuôi, kể cả từng bước `generate`. Hệ quả: chuỗi thật chỉ còn tối đa
 # $n_{\text{positions}} - k$ token. (Đánh số từ 0 cũng là một lựa chọn hợp lý; khi đó sẽ không khớp peft.)
 
-# %%
+# %% tags=["teach"]
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 

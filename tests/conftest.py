@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))  # .ci/run: 1 luồng mỗi việc song song
 
 from peft_course.errors import CourseError  # noqa: E402
 

@@ -27,16 +27,45 @@ def test_badge_and_setup_cell_match_pyproject(path: Path) -> None:
     assert not bad, "\n".join(bad) + "\nSửa: python scripts/colab.py --fix"
 
 
-def test_settings_come_from_pyproject() -> None:
+def _pyproject(root: Path = ROOT) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_settings_come_from_pyproject(tmp_path: Path) -> None:
+    """settings() đọc pyproject.toml, không có giá trị viết sẵn: đổi tệp thì kết quả đổi theo."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     cfg = colab.settings()
-    assert cfg == {"repo": "https://github.com/peft-course/peft-course", "ref": "v0.1.0", "branch": "main"}
-    assert colab.colab_url("notebooks/03_lora.ipynb") == (
-        "https://colab.research.google.com/github/peft-course/peft-course/blob/main/notebooks/03_lora.ipynb")
+    data = _pyproject()
+    tool = data["tool"]["peft-course"]
+    assert cfg == {"repo": data["project"]["urls"]["Repository"].rstrip("/"),
+                   "ref": tool["colab-ref"], "branch": tool["colab-branch"]}
+    other = text.replace(f'colab-ref = "{cfg["ref"]}"', 'colab-ref = "v9.9.9"').replace(
+        f'colab-branch = "{cfg["branch"]}"', 'colab-branch = "thu-nghiem"').replace(
+        cfg["repo"], "https://github.com/someone/fork")
+    (tmp_path / "pyproject.toml").write_text(other, encoding="utf-8")
+    changed = colab.settings(tmp_path)
+    assert changed == {"repo": "https://github.com/someone/fork", "ref": "v9.9.9", "branch": "thu-nghiem"}
+    assert colab.colab_url("notebooks/03_lora.ipynb", changed) == (
+        "https://colab.research.google.com/github/someone/fork/blob/thu-nghiem/notebooks/03_lora.ipynb")
+    assert "git+https://github.com/someone/fork@v9.9.9" in colab.setup_cell(changed)
+
+
+def test_colab_tag_is_the_package_version() -> None:
+    """Colab cài gói ở tag colab-ref; nếu đó là một tag phiên bản thì phải là phiên bản của chính gói này."""
+    data = _pyproject()
+    ref = data["tool"]["peft-course"]["colab-ref"]
+    if ref.startswith("v"):
+        assert ref == f"v{data['project']['version']}", "đổi version thì đổi colab-ref (python scripts/colab.py --fix)"
 
 
 def test_setup_cell_installs_only_the_pinned_package() -> None:
+    cfg = colab.settings()
     cell = colab.setup_cell()
-    assert '"peft-course @ git+https://github.com/peft-course/peft-course@v0.1.0"' in cell
+    assert f'"peft-course @ git+{cfg["repo"]}@{cfg["ref"]}"' in cell
     assert "google.colab" in cell
     for forbidden in ("-U", "--upgrade", "torch", "numpy", "ipywidgets", "!pip"):
         assert forbidden not in cell, forbidden
@@ -80,7 +109,7 @@ def test_fix_repairs_wrong_badge_and_ref(broken_copy: Path) -> None:
     for path in colab.notebooks(broken_copy):
         before = _cells_after_setup(path)
         text = path.read_text(encoding="utf-8")
-        text = text.replace("blob/main/", "blob/dev/").replace("@v0.1.0", "@v0.0.9")
+        text = text.replace(f"blob/{cfg['branch']}/", "blob/khac/").replace(f"@{cfg['ref']}", "@v0.0.0-cu")
         path.write_text(text, encoding="utf-8")
         assert len(colab.problems(path, cfg, broken_copy)) == 2
         (colab.fix_ipynb if path.suffix == ".ipynb" else colab.fix_py)(path, cfg, broken_copy)

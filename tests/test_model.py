@@ -1,15 +1,11 @@
-import time
-
 import pytest
 import torch
 
 from peft_course import CourseError, PACKAGED_MODEL, load_base_model, pick_device
 
 
-def test_packaged_model_loads_offline_quickly():
-    start = time.perf_counter()
+def test_packaged_model_loads_offline():
     model, tok = load_base_model(device="cpu")
-    assert time.perf_counter() - start < 20
     assert not model.training
     assert model.config.model_type == "gpt2"
     # bos/eos/pad nằm trong từ vựng nhỏ (không phải 50256 mặc định của GPT2Config)
@@ -28,12 +24,21 @@ def test_packaged_model_speaks_vietnamese(base):
 
 def test_local_path_goes_through_same_loader(base):
     model, _ = load_base_model(str(PACKAGED_MODEL), device="cpu")
-    for (n1, p1), (n2, p2) in zip(model.named_parameters(), base[0].named_parameters()):
-        assert n1 == n2 and torch.equal(p1, p2)
+    ours, ref = model.state_dict(), base[0].state_dict()
+    assert ours.keys() == ref.keys() and len(ours) > 0
+    assert all(torch.equal(ours[k], ref[k]) for k in ref)
 
 
-def test_auto_device_is_cpu_here():
-    assert pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),  # cuda trước
+    (False, True, "mps"),
+    (False, False, "cpu"),
+])
+def test_auto_device_order(monkeypatch, cuda, mps, expected):
+    """pick_device() không chỉ định: thử cuda, rồi mps, rồi cpu (giả lập phần cứng, không cần GPU thật)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device().type == expected
 
 
 @pytest.mark.parametrize("bad, needle", [
