@@ -53,7 +53,7 @@ class DoRALinear(LoRALinear):
             return y
         wx = y if self.base_layer.bias is None else y - self.base_layer.bias  # W x, không có bias
         scale = self.magnitude / self.weight_norm()  # k = m / ‖W + sBA‖, dạng (out,)
-        return y + ((scale - 1) * wx + scale * self.lora_branch(x))
+        return y + ((scale - 1) * wx + scale * self.lora_branch(x)).to(y.dtype)
 
     @torch.no_grad()
     def merge(self) -> None:

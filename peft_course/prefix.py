@@ -34,6 +34,7 @@ from torch import nn
 
 from .arch import arch_of, attention_shape, block_attention
 from .errors import CourseError, require, require_positive_int
+from .model import trainable_dtype
 
 ATTN_NAME = "peft_course_prefix"  # tên hàm attention đăng ký với transformers
 
@@ -136,7 +137,7 @@ def frozen_kv(transformer: nn.Module, embeddings: torch.Tensor) -> list[tuple[to
     Trả về, cho mỗi lớp, (K, V) dạng (H, k, d/H): đúng những gì token thật phía sau sẽ chú ý tới.
     """
     t, k = transformer, embeddings.shape[0]
-    h = t.drop(embeddings + t.wpe.weight[:k])  # đọc thẳng bảng vị trí: không qua móc dịch vị trí
+    h = t.drop(embeddings.to(t.wpe.weight.dtype) + t.wpe.weight[:k])  # đọc thẳng bảng vị trí: không qua móc dịch vị trí
     out = []
     for block in t.h:
         attn = block.attn
@@ -162,7 +163,8 @@ def recorded_kv(model: nn.Module, embeddings: torch.Tensor) -> list[tuple[torch.
         a.__dict__["prefix_record"] = functools.partial(store.__setitem__, i)
     model.__dict__["_prefix_unshifted"] = True  # vị trí 0…k-1, không dịch
     try:
-        model.get_submodule(arch_of(model).backbone)(inputs_embeds=embeddings[None], use_cache=False)
+        dtype = model.get_submodule(arch_of(model).embed_tokens).weight.dtype
+        model.get_submodule(arch_of(model).backbone)(inputs_embeds=embeddings[None].to(dtype), use_cache=False)
     finally:
         model.__dict__.pop("_prefix_unshifted", None)
         for a, source in zip(attns, saved):
@@ -184,7 +186,8 @@ class Prompt(nn.Module):
         # Khởi tạo bằng embedding của từ thật (mặc định: k token sau vài token đặc biệt đầu từ vựng).
         ids = init_token_ids or list(range(10, 10 + k))
         wte = model.get_submodule(arch_of(model).embed_tokens).weight
-        self.embedding = nn.Parameter(wte[[ids[i % len(ids)] for i in range(k)]].detach().clone())
+        rows = wte[[ids[i % len(ids)] for i in range(k)]].detach()
+        self.embedding = nn.Parameter(rows.to(trainable_dtype(wte.dtype)).clone())  # fp32 trên nền bf16/fp16
         self.__dict__["model"] = model  # tham chiếu thường, không đăng ký là mô-đun con
         self._kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._busy = False  # đang tính khóa/giá trị ảo (chạy thân mô hình): các móc không làm gì
