@@ -138,3 +138,23 @@ def describe(model: nn.Module) -> str:
     return (f"{facts.model_type}: {s.num_layers} khối, d = {s.hidden}, {s.num_heads} đầu truy vấn, "
             f"{s.num_kv_heads} đầu khóa/giá trị ({kind}), mỗi đầu {s.head_dim} chiều; vị trí "
             f"{'học được' if facts.positions == 'learned' else 'quay (RoPE)'}; {len(biases)} mô-đun có bias.")
+
+
+# Mọi lớp chiếu tuyến tính của khối (đích LoRA/DoRA "mọi lớp", như bài 3 trên GPT-2), theo tên lá.
+LORA_TARGETS: dict[str, list[str]] = {
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "gpt_bigcode": ["c_attn", "c_proj", "c_fc"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+}
+
+
+def lora_targets(model: nn.Module, attention_only: bool = False  # True: chỉ các lớp chiếu của attention
+                 ) -> list[str]:
+    """target_modules cho LoRA/DoRA trên mô hình này: mọi lớp chiếu của khối, hoặc chỉ của attention."""
+    facts = arch_of(model, "Chọn target_modules")
+    if attention_only:
+        return [*facts.qkv, facts.attn_out.rpartition(".")[2]]
+    return list(LORA_TARGETS[facts.model_type])

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .data import TaskData
 from .errors import require, require_positive_int, require_positive_number
+from .model import explain_oom
 
 
 def set_seed(seed: int) -> None:
@@ -117,6 +118,14 @@ def _schedule(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
+def _use_amp(amp: bool | None, device: torch.device) -> bool:
+    """Có bật autocast bf16 không: None → chỉ trên GPU CUDA hỗ trợ bf16 (Ampere trở lên; T4 thì không)."""
+    require(amp is None or isinstance(amp, bool), f"amp phải là None, True hoặc False, nhận được {amp!r}.")
+    supported = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    require(not amp or supported, f"amp=True cần GPU CUDA hỗ trợ bf16; thiết bị {device} không có. Dùng amp=None.")
+    return supported if amp is None else amp
+
+
 def train(
     model: nn.Module,
     train_data: TaskData,
@@ -130,6 +139,7 @@ def train(
     warmup: int = 10,  # số bước khởi động tốc độ học
     seed: int = 0,  # seed cho thứ tự lô
     progress: bool = True,  # hiện thanh tiến trình tqdm
+    amp: bool | None = None,  # autocast bf16 cho forward; None: bật trên GPU hỗ trợ bf16, tắt trên CPU/MPS
 ) -> History:
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 
@@ -146,6 +156,7 @@ def train(
     require(len(params) > 0, "Mô hình không có tham số nào requires_grad=True: không có gì để huấn luyện.")
     set_seed(seed)
     device = next(model.parameters()).device
+    use_amp = _use_amp(amp, device)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, steps, min(warmup, steps)))
     gen = torch.Generator().manual_seed(seed)
@@ -160,7 +171,9 @@ def train(
                 order, cursor = torch.randperm(len(train_data), generator=gen), 0
             idx = order[cursor:cursor + batch_size]
             cursor += batch_size
-            loss = model(**train_data.batch(idx, device)).loss
+            with explain_oom(f"huấn luyện bước {step} (batch_size = {batch_size})"), \
+                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = model(**train_data.batch(idx, device)).loss
             loss.backward()
             opt.step()
             sched.step()
