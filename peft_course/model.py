@@ -64,14 +64,27 @@ def hub_offline() -> bool:
 
 
 def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
-    """Mở được kết nối TCP tới hub (HF_ENDPOINT, mặc định huggingface.co:443) trong `timeout` giây không."""
+    """Mở được kết nối TCP tới hub (HF_ENDPOINT, mặc định huggingface.co:443) trong `timeout` giây không.
+
+    Chạy trong một luồng phụ và chỉ chờ `timeout` giây, vì phân giải tên miền (DNS) không tôn trọng timeout của socket.
+    """
+    import threading
+
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except Exception:  # OSError, hết giờ, hoặc socket bị chặn (pytest-socket): đều là "không tới được"
-        return False
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((url.hostname, port), timeout=timeout):
+                ok.append(True)
+        except Exception:  # OSError, hết giờ, hoặc socket bị chặn (pytest-socket): đều là "không tới được"
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(ok)
 
 
 def _check_local_folder(path: Path) -> None:

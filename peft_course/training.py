@@ -171,11 +171,11 @@ def train(
                 order, cursor = torch.randperm(len(train_data), generator=gen), 0
             idx = order[cursor:cursor + batch_size]
             cursor += batch_size
-            with explain_oom(f"huấn luyện bước {step} (batch_size = {batch_size})"), \
-                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = model(**train_data.batch(idx, device)).loss
-            loss.backward()
-            opt.step()
+            with explain_oom(f"huấn luyện bước {step} (batch_size = {batch_size})"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss = model(**train_data.batch(idx, device)).loss
+                loss.backward()
+                opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             hist.steps.append(step)
