@@ -430,3 +430,36 @@ def test_unreachable_hub_id_is_refused_with_reason(monkeypatch):
 
 def test_supported_table_lists_every_family():
     assert set(KINDS) <= set(ARCHS)
+
+
+# --- mô hình không vừa bộ nhớ GPU (kiểm thử được trên CPU bằng cách giả bộ nhớ trống) ------------------
+
+
+def test_model_larger_than_free_gpu_memory_is_refused_with_numbers(monkeypatch):
+    from peft_course.model import _check_fits
+
+    model = tiny_model("llama", 64)
+    need = sum(p.numel() * p.element_size() for p in model.parameters())
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (need, 16 * 2**30))
+    with pytest.raises(CourseError, match="'Qwen/Qwen2.5-0.5B'.*còn trống.*bfloat16"):
+        _check_fits(model, torch.device("cuda"), "Qwen/Qwen2.5-0.5B")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * need, 16 * 2**30))
+    _check_fits(model, torch.device("cuda"), "Qwen/Qwen2.5-0.5B")  # vừa: không báo gì
+
+
+def test_cuda_out_of_memory_becomes_course_error():
+    from peft_course.model import explain_oom
+
+    with pytest.raises(CourseError, match="Hết bộ nhớ GPU khi huấn luyện bước 3.*batch_size"):
+        with explain_oom("huấn luyện bước 3"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_amp_on_cpu_is_refused_and_off_by_default(courses):
+    from peft_course.training import _use_amp, train
+
+    assert _use_amp(None, torch.device("cpu")) is False
+    model = courses["llama"].fresh_model()
+    apply_lora(model, LoRAConfig(r=2, target_modules=lora_targets(model)))
+    with pytest.raises(CourseError, match="amp=True.*bf16"):
+        train(model, courses["llama"].train, steps=1, batch_size=4, amp=True, progress=False)
