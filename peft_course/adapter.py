@@ -129,7 +129,8 @@ def apply_adapters(model: nn.Module, config: AdapterConfig | None = None) -> lis
         p.requires_grad_(False)
     for name, layer in targets:
         w = layer.weight
-        adapter = BottleneckAdapter(_out_features(layer), config.r, config.activation).to(w.device, trainable_dtype(w.dtype))
+        adapter = BottleneckAdapter(_out_features(layer), config.r, config.activation)
+        adapter = adapter.to(w.device, trainable_dtype(w.dtype))  # fp32 trên nền bf16/fp16
         parent_name, _, leaf = name.rpartition(".")
         setattr(model.get_submodule(parent_name), leaf, AdaptedLayer(layer, adapter))
     return [name for name, _ in targets]

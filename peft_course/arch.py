@@ -133,9 +133,9 @@ def biased_modules(model: nn.Module) -> list[str]:
 def describe(model: nn.Module) -> str:
     """Một dòng tiếng Việt tóm tắt kiến trúc: họ, L, d, số đầu q / k-v, vị trí, bias."""
     facts, s = arch_of(model), attention_shape(model)
-    kind = "multi-query" if s.multi_query else ("GQA" if s.grouped else "đủ đầu (MHA)")
+    kind = "multi-query" if s.multi_query else ("GQA" if s.grouped else "MHA")
     biases = biased_modules(model)
-    return (f"{facts.model_type}: {s.num_layers} khối, d = {s.hidden}, {s.num_heads} đầu truy vấn, "
+    return (f"{facts.model_type}: {s.num_layers} khối, d = {s.hidden}, {s.num_heads} đầu chú ý, "
             f"{s.num_kv_heads} đầu khóa/giá trị ({kind}), mỗi đầu {s.head_dim} chiều; vị trí "
             f"{'học được' if facts.positions == 'learned' else 'quay (RoPE)'}; {len(biases)} mô-đun có bias.")
 

@@ -114,7 +114,8 @@ def _no_bias_message(model: nn.Module, which: str) -> str:
     kind = model_type(model) or type(model).__name__
     if not have:
         return (f"which = {which!r}: không tìm thấy bias nào trong mô hình {kind} (Llama, Mistral không có bias), nên "
-                "BitFit không có gì để huấn luyện. Hãy dùng LoRA (apply_lora, cũng rất ít tham số) hoặc adapter (apply_adapters).")
+                "BitFit không có gì để huấn luyện. Hãy dùng LoRA (apply_lora, cũng rất ít tham số) hoặc adapter "
+                "(apply_adapters).")
     shown = ", ".join(have[:4]) + (" …" if len(have) > 4 else "")
     return (f"which = {which!r}: không tìm thấy bias nào thuộc nhóm này trong {kind}. Các mô-đun có bias: {shown} "
             f"({len(have)} mô-đun); hãy dùng which='all'" + (" hoặc 'attention_query'." if kind == "qwen2" else "."))

@@ -48,7 +48,8 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
                                     "None (tự chọn).")
     if device.type == "cuda" and device.index is not None:
         count = torch.cuda.device_count()
-        require(device.index < count, f"device = {str(device)!r}: máy này chỉ có {count} GPU (cuda:0 … cuda:{count - 1}).")
+        require(device.index < count,
+                f"device = {str(device)!r}: máy này chỉ có {count} GPU (cuda:0 … cuda:{count - 1}).")
     return device
 
 
@@ -110,9 +111,9 @@ def _resolve_source(name_or_path: str | Path | None) -> tuple[str | Path, bool]:
         _check_local_folder(path)
         return path, True
     if hub_offline():
-        return text, True  # chỉ bộ nhớ đệm của hub; lỗi (nếu chưa tải) được báo ở _load
+        return text, True  # chỉ bộ đệm của hub; lỗi (nếu chưa tải) được báo ở _load
     if not hub_reachable():
-        return text, True  # không có mạng: thử bộ nhớ đệm, báo lỗi ngay nếu không có
+        return text, True  # không có mạng: thử bộ đệm, báo lỗi ngay nếu không có
     return text, False
 
 
@@ -128,9 +129,10 @@ def _load(source: str | Path, local: bool, dtype: torch.dtype) -> tuple[PreTrain
             why = ("HF_HUB_OFFLINE đang bật" if hub_offline() else
                    f"không kết nối được {os.environ.get('HF_ENDPOINT', 'https://huggingface.co')} trong "
                    f"{HUB_TIMEOUT_S:.0f} giây")
-            raise CourseError(f"Không nạp được {str(source)!r}: {why} và mô hình này chưa có trong bộ nhớ đệm của hub. "
-                              "Hãy bật mạng (trên Colab), tắt HF_HUB_OFFLINE, hoặc dùng None (mô hình đóng gói).") from err
-        raise CourseError(f"Không nạp được mô hình {str(source)!r}: cần một id trên hub (ví dụ 'gpt2') hoặc một thư mục "
+            raise CourseError(f"Không nạp được {str(source)!r}: {why} và mô hình này chưa có trong bộ đệm của hub. "
+                              "Hãy bật mạng (trên Colab), tắt HF_HUB_OFFLINE, hoặc dùng None (mô hình đóng gói)."
+                              ) from err
+        raise CourseError(f"Không nạp được mô hình {str(source)!r}: cần một id trên hub (ví dụ 'gpt2') hoặc thư mục "
                           f"có config.json, tokenizer và trọng số đọc được. Lỗi của thư viện: "
                           f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}") from err
     return model, tokenizer
@@ -144,7 +146,8 @@ def _check_fits(model: PreTrainedModel, device: torch.device, source: str | Path
     need = sum(p.numel() * p.element_size() for p in model.parameters())
     free, total = torch.cuda.mem_get_info(device)
     require(need < 0.8 * free,
-            f"Mô hình {str(source)!r} cần {need / 2**30:.2f} GiB cho trọng số nhưng GPU chỉ còn trống {free / 2**30:.2f} "
+            f"Mô hình {str(source)!r} cần {need / 2**30:.2f} GiB cho trọng số nhưng GPU chỉ còn trống "
+            f"{free / 2**30:.2f} "
             f"GiB (tổng {total / 2**30:.1f} GiB). Hãy nạp ở bf16 (dtype='bfloat16'), chọn mô hình nhỏ hơn, hoặc "
             "giải phóng mô hình cũ (del model; torch.cuda.empty_cache()).")
 

@@ -237,7 +237,8 @@ def prefix_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, 
         if attention_mask is None:
             attention_mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
         key, value = _repeat_heads(key, heads), _repeat_heads(value, heads)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                             scale=scaling)
         return out.transpose(1, 2).contiguous(), None
     pk, pv = source()
     k = pk.shape[1]
