@@ -118,12 +118,15 @@ def _schedule(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def _use_amp(amp: bool | None, device: torch.device) -> bool:
-    """Có bật autocast bf16 không: None → chỉ trên GPU CUDA hỗ trợ bf16 (Ampere trở lên; T4 thì không)."""
-    require(amp is None or isinstance(amp, bool), f"amp phải là None, True hoặc False, nhận được {amp!r}.")
+def _use_amp(amp: bool, device: torch.device) -> bool:
+    """Kiểm tra cờ autocast bf16: chỉ bật được trên GPU CUDA có bf16 thật (Ampere trở lên; T4 thì không).
+
+    Mặc định tắt: huấn luyện trong gói khi đó tính đúng như các vòng lặp tự viết trong bài học (so được từng bit).
+    """
+    require(isinstance(amp, bool), f"amp phải là True hoặc False, nhận được {amp!r}.")
     supported = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
-    require(not amp or supported, f"amp=True cần GPU CUDA hỗ trợ bf16; thiết bị {device} không có. Dùng amp=None.")
-    return supported if amp is None else amp
+    require(not amp or supported, f"amp=True cần GPU CUDA hỗ trợ bf16; thiết bị {device} không có. Dùng amp=False.")
+    return amp
 
 
 def train(
@@ -139,7 +142,7 @@ def train(
     warmup: int = 10,  # số bước khởi động tốc độ học
     seed: int = 0,  # seed cho thứ tự lô
     progress: bool = True,  # hiện thanh tiến trình tqdm
-    amp: bool | None = None,  # autocast bf16 cho forward; None: bật trên GPU hỗ trợ bf16, tắt trên CPU/MPS
+    amp: bool = False,  # True: autocast bf16 cho forward (chỉ GPU CUDA có bf16 thật: A100, L4, H100; không T4)
 ) -> History:
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 

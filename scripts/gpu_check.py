@@ -100,8 +100,10 @@ def markdown(report: dict) -> str:
     """Báo cáo ngắn dạng markdown."""
     lines = [f"# Kiểm tra trên máy thật ({report['device']}, {'rút gọn' if report['quick'] else 'đầy đủ'})", "",
              "```", report["environment"], "```", "",
-             f"Tổng thời gian: {report['total_s']:.0f} s (ngân sách {report['budget_s']} s: "
-             f"{'trong ngân sách' if report['total_s'] <= report['budget_s'] else 'VƯỢT ngân sách'}).", "",
+             f"Tổng thời gian: {report['total_s']:.0f} s" + (
+                 f" (ngân sách GPU {report['budget_s']} s: "
+                 f"{'trong ngân sách' if report['total_s'] <= report['budget_s'] else 'VƯỢT ngân sách'})."
+                 if report["device"] == "cuda" else " (CPU, chế độ rút gọn: không có ngân sách)."), "",
              "| bài | thời gian (s) | ô lỗi |", "|---|---:|---|"]
     for r in report["lessons"]:
         errs = "; ".join(f"ô {i}: {name}: {msg}" for i, name, msg in r["errors"]) or "không"

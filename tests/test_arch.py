@@ -455,10 +455,9 @@ def test_cuda_out_of_memory_becomes_course_error():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-def test_amp_on_cpu_is_refused_and_off_by_default(courses):
-    from peft_course.training import _use_amp, train
+def test_amp_on_cpu_is_refused(courses):
+    from peft_course.training import train
 
-    assert _use_amp(None, torch.device("cpu")) is False
     model = courses["llama"].fresh_model()
     apply_lora(model, LoRAConfig(r=2, target_modules=lora_targets(model)))
     with pytest.raises(CourseError, match="amp=True.*bf16"):
