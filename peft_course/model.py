@@ -112,7 +112,8 @@ def _resolve_source(name_or_path: str | Path | None) -> tuple[str | Path, bool]:
         return path, True
     if hub_offline():
         return text, True  # chỉ bộ đệm của hub; lỗi (nếu chưa tải) được báo ở _load
-    if not hub_reachable():
+    behind_proxy = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+    if not behind_proxy and not hub_reachable():  # qua proxy thì không thử kết nối thẳng được: để thư viện tự thử
         return text, True  # không có mạng: thử bộ đệm, báo lỗi ngay nếu không có
     return text, False
 

@@ -424,6 +424,8 @@ def test_offline_flag_is_parsed_like_huggingface_hub(monkeypatch, value, offline
 def test_unreachable_hub_id_is_refused_with_reason(monkeypatch):
     """HF_HUB_OFFLINE tắt nhưng không có mạng (socket bị chặn): báo lỗi nêu id và lý do, không thử tải."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
     with pytest.raises(CourseError, match="'some-user/some-model'.*không kết nối được"):
         load_base_model("some-user/some-model", "cpu")
 
