@@ -329,9 +329,9 @@ def _refuse_multi_query(model: nn.Module) -> None:
     """GPTBigCode multi_query có một đầu khóa/giá trị dùng chung: bảng tiền tố H đầu không khớp, nên từ chối."""
     c = model.config
     mq = getattr(c, "model_type", None) == "gpt_bigcode" and getattr(c, "multi_query", True)
-    require(not mq, f"model_type = {c.model_type!r} với multi_query = True (một đầu khóa/giá trị cho mọi đầu truy "
-                    "vấn): prefix/prompt tuning của khóa học cần khóa/giá trị riêng cho từng đầu; dùng GPT-2, hoặc "
-                    "GPTBigCode với multi_query = False.")
+    require(not mq, f"model_type = {c.model_type!r} với multi_query = True (multi-query: một đầu khóa/giá trị cho "
+                    "mọi đầu truy vấn): prefix/prompt tuning của khóa học cần khóa/giá trị riêng cho từng đầu; hãy "
+                    "dùng LoRA (apply_lora) trên mô hình này, hoặc GPT-2 / GPTBigCode với multi_query = False.")
 
 
 def _check_fresh(model: nn.Module, k: int, method: str = "prefix tuning") -> tuple[int, int, int, int | None]:
