@@ -80,7 +80,6 @@ print(environment_report())
 MODEL = None  # None: mô hình đóng gói; trên Colab có thể thử một id GPT-2 khác trên hub
 
 # %%
-import copy
 import dataclasses
 import hashlib
 import json
@@ -93,8 +92,8 @@ import torch
 
 from peft_course import CourseError, count_parameters, evaluate, experiments
 from peft_course.data import TASKS, TOPIC_LABELS, load_feedback
-from peft_course.export import save_adapter
-from peft_course.lora import LoRAConfig, apply_lora
+from peft_course.export import load_adapter, save_adapter
+from peft_course.lora import LoRAConfig, apply_lora, lora_layers
 from peft_course.multitask import AdapterBank, mix_tasks, task_data
 
 torch.manual_seed(0)
@@ -134,20 +133,26 @@ print("prompt:", repr(topic_spec.prompt.format(text="…")), "| token nhãn:",
 
 # %% tags=["nbval-check-output"]
 base_model = course.fresh_model()
-base_acc = {t: evaluate(base_model, c.test)["accuracy"] for t, c in courses.items()}
-print({t: round(a, 3) for t, a in base_acc.items()})
+base_topic = evaluate(base_model, topic_course.test)["accuracy"]
+print(f"mô hình nền, acc test chủ đề: {base_topic:.3f}")
 
 # %% [markdown]
 # ## Nhiều bộ chuyển, một mô hình nền
 #
-# ### Huấn luyện một LoRA cho mỗi bài toán
-# Cùng cấu hình LoRA của bài 3 ($r = 8$, $\alpha = 16$, đích `c_attn`, `c_proj`, `c_fc`). Để vừa thời gian
-# của bài, mỗi bộ chuyển học 60 bước với tốc độ học gấp 3 công thức chung; đây là **bản demo chạy trực
-# tiếp**. Các con số để so sánh (300 bước mỗi bài toán, 3 seed) đọc từ tệp kết quả ở phần sau.
+# ### Một LoRA cho mỗi bài toán
+# Cùng cấu hình LoRA của bài 3 ($r = 8$, $\alpha = 16$, đích `c_attn`, `c_proj`, `c_fc`), công thức chung của
+# khóa học, 300 bước mỗi bài toán. Để vừa thời gian của bài, hai bộ chuyển của mô hình đóng gói **đã được huấn
+# luyện sẵn** bởi `scripts/multitask_seeds.py` (seed 0) và lưu trong gói (`peft_course/assets/adapters/`);
+# với một mô hình khác (`MODEL`), ô dưới huấn luyện chúng ngay (vài phút trên GPU).
 
 # %%
+import peft_course
+from peft_course import train
+
 TARGETS = ["c_attn", "c_proj", "c_fc"]
-STEPS, LR = 60, 3e-3
+ASSETS = Path(peft_course.__file__).parent / "assets"
+RESULTS = ASSETS / "results" / "multitask.json"  # đo bởi scripts/multitask_seeds.py
+published = json.loads(RESULTS.read_text(encoding="utf-8"))
 
 
 def make_lora() -> torch.nn.Module:
@@ -157,22 +162,24 @@ def make_lora() -> torch.nn.Module:
     return m
 
 
-models, runs = {}, {}
-for task, c in courses.items():
-    models[task] = make_lora()
-    runs[task] = experiments.run(c, f"LoRA {task}", models[task], "lora", steps=STEPS,
-                                 lr=LR, eval_every=None, progress=False, cache=True)
-    print(f"{task:10s} acc validation {runs[task].val_accuracy:.3f} | "
-          f"acc test {runs[task].test_accuracy:.3f}")
+workdir = Path(tempfile.mkdtemp())
+if MODEL is None:
+    folders = {t: ASSETS / "adapters" / t for t in courses}
+else:  # mô hình khác: huấn luyện hai bộ chuyển theo cùng công thức rồi lưu
+    folders = {}
+    for task, c in courses.items():
+        m = make_lora()
+        train(m, c.train, steps=published["steps_per_task"], lr=published["lr"]["lora"],
+              progress=False)
+        folders[task] = save_adapter(m, workdir / f"lora_{task}")
+print({t: str(f.relative_to(f.parents[2])) for t, f in folders.items()})
 
 # %% [markdown]
-# ### Lưu hai bộ chuyển, so với một bản sao mô hình
-# `save_adapter` (bài 3) ghi theo định dạng của peft. Để so sánh công bằng, ta cũng lưu cả mô hình nền bằng
-# `save_pretrained` (safetensors, fp32): đó là cái mà tinh chỉnh toàn bộ phải lưu cho *mỗi* bài toán.
+# ### Kích thước: bộ chuyển so với một bản sao mô hình
+# Để so sánh công bằng, ta lưu cả mô hình nền bằng `save_pretrained` (safetensors, fp32): đó là cái mà tinh
+# chỉnh toàn bộ phải lưu cho *mỗi* bài toán.
 
 # %% tags=["nbval-check-output"]
-workdir = Path(tempfile.mkdtemp())
-folders = {t: save_adapter(m, workdir / f"lora_{t}") for t, m in models.items()}
 base_model.save_pretrained(workdir / "base")
 
 
@@ -183,7 +190,7 @@ def size_of(folder: Path) -> int:
 
 adapter_bytes = {t: size_of(f) for t, f in folders.items()}
 model_bytes = size_of(workdir / "base")
-p_lora = count_parameters(models["sentiment"]).trainable
+p_lora = count_parameters(make_lora()).trainable
 for t, b in adapter_bytes.items():
     print(f"bộ chuyển {t:10s}: {b / 1024:7.1f} KB (4 × {p_lora:,} tham số = "
           f"{4 * p_lora / 1024:.1f} KB + phần đầu tệp)")
@@ -205,8 +212,8 @@ for n in (2, 10, 100):
 # ### Nạp lên một mô hình nền và đổi theo từng yêu cầu
 # `AdapterBank` (trong `peft_course.multitask`) áp LoRA một lần lên một mô hình nền mới, giữ A, B của mọi bộ
 # chuyển trong bộ nhớ, và `use(tên)` chép A, B của bộ chuyển được chọn vào các lớp LoRA. Ta kiểm tra ba điều:
-# (1) với mỗi bài toán, logit giống hệt mô hình đã huấn luyện riêng; (2) sau nhiều lần đổi, **trọng số nền
-# giống từng bit** với mô hình nền mới nạp; (3) đổi mất bao lâu.
+# (1) với mỗi bài toán, logit giống hệt một mô hình chỉ nạp bộ chuyển ấy (`load_adapter` của bài 3);
+# (2) sau nhiều lần đổi, **trọng số nền giống từng bit** với mô hình nền mới nạp; (3) đổi mất bao lâu.
 
 # %%
 def base_digest(model: torch.nn.Module) -> str:
@@ -219,6 +226,10 @@ def base_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+single = {}
+for task, folder in folders.items():
+    single[task] = course.fresh_model()
+    load_adapter(single[task], folder)
 bank = AdapterBank(course.fresh_model(), folders)
 fresh_digest = base_digest(course.fresh_model())
 probe = {t: c.test.batch(slice(0, 64), course.device) for t, c in courses.items()}
@@ -227,14 +238,9 @@ with torch.no_grad():
         for task in ("topic", "sentiment"):
             bank.use(task)
             assert torch.equal(bank.model(**probe[task]).logits,
-                               models[task](**probe[task]).logits)
+                               single[task](**probe[task]).logits)
 assert base_digest(bank.model) == fresh_digest
-bank_acc = {}
-for task in courses:
-    bank.use(task)
-    bank_acc[task] = evaluate(bank.model, courses[task].test)["accuracy"]
-    assert bank_acc[task] == runs[task].test_accuracy
-print("logit khi đổi bộ chuyển = logit của mô hình huấn luyện riêng (từng bit);",
+print("logit sau khi đổi = logit của mô hình chỉ nạp bộ chuyển ấy (từng bit);",
       "trọng số nền không đổi:", base_digest(bank.model) == fresh_digest)
 
 # %% tags=["live-timing", "nbval-ignore-output"]
@@ -300,11 +306,12 @@ def task_switcher(default: str = "Em thấy máy chiếu của lớp rất tiệ
 task_switcher()
 
 # %% [markdown]
-# Cùng câu ấy qua cả hai bộ chuyển (bản tĩnh của widget):
+# Cùng câu ấy qua cả hai bộ chuyển (bản tĩnh của widget; câu dùng cụm chủ ngữ chỉ có ở test):
 
 # %%
 for sentence in ("Em thấy máy chiếu của lớp rất tiện lợi.",
-                 "Theo em, cách dạy của cô khá khó hiểu."):
+                 "Theo em, cách dạy của cô khá khó hiểu.",
+                 "Học kỳ này môn học bắt buộc có ba tín chỉ."):
     for task in courses:
         probs = answer(sentence, task)
         print(f"{task:10s} {max(probs, key=probs.get):22s} ← {sentence}")
@@ -317,50 +324,48 @@ for sentence in ("Em thấy máy chiếu của lớp rất tiện lợi.",
 # **(a) Bộ chuyển của bài toán này có dùng được cho bài toán kia không?** Không cần huấn luyện thêm: đặt bộ
 # chuyển cảm xúc rồi hỏi chủ đề, và ngược lại.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-check-output"]
 cross = {}
 for adapter in courses:
     bank.use(adapter)
     for task, c in courses.items():
         cross[adapter, task] = evaluate(bank.model, c.test)["accuracy"]
-print("acc test | bài toán cảm xúc | bài toán chủ đề")
+print("acc test            | bài toán cảm xúc | bài toán chủ đề")
 for adapter in courses:
-    print(f"bộ chuyển {adapter:10s} | {cross[adapter, 'sentiment']:.3f}           | "
-          f"{cross[adapter, 'topic']:.3f}")
+    print(f"bộ chuyển {adapter:10s}| {cross[adapter, 'sentiment']:16.3f} | "
+          f"{cross[adapter, 'topic']:15.3f}")
+if MODEL is None:  # bộ chuyển trong gói cho đúng số của seed 0 trong tệp kết quả
+    for task in courses:
+        assert cross[task, task] == published["summary"]["LoRA riêng"][task]["runs"][0]
 
 # %% [markdown]
-# Mỗi bộ chuyển chỉ giỏi bài toán nó được học; trên bài toán kia nó gần mức mô hình nền. Đó là lý do phải đổi
+# Mỗi bộ chuyển chỉ giỏi bài toán nó được học; trên bài toán kia nó quanh mức may rủi. Đó là lý do phải đổi
 # bộ chuyển theo yêu cầu.
 #
 # **(b) Một bộ chuyển học cả hai bài toán cùng lúc thì sao?** Trộn hai tập train (`mix_tasks`: mỗi câu giữ
 # prompt của bài toán mình) và huấn luyện *một* LoRA với gấp đôi số bước, để mỗi bài toán thấy cùng số ví dụ
-# như bộ chuyển riêng. Bản demo trực tiếp (60 bước mỗi bài toán, một seed):
+# như bộ chuyển riêng. **Đây là bản demo chạy trực tiếp của bài**: chỉ 2 × 60 bước (thay vì 2 × 300), tốc
+# độ học gấp 3 công thức chung, một seed; nó ngắn để vừa thời gian, nên độ chính xác thấp hơn bảng bên dưới.
 
 # %%
+STEPS, LR = 120, 3e-3
 joint_train = mix_tasks(course.train, topic_course.train)
-joint_course = dataclasses.replace(course, train=joint_train)
 joint = make_lora()
-_ = experiments.run(joint_course, "LoRA chung", joint, "lora", steps=2 * STEPS, lr=LR,
-                    eval_every=None, progress=False, cache=True)
+joint_history = train(joint, joint_train, steps=STEPS, lr=LR, progress=False)
 joint_acc = {t: evaluate(joint, c.test)["accuracy"] for t, c in courses.items()}
-print(f"{len(joint_train):,} câu trộn; acc test của LoRA chung:",
-      {t: round(a, 3) for t, a in joint_acc.items()},
-      "| LoRA riêng:", {t: round(r.test_accuracy, 3) for t, r in runs.items()})
+print(f"{len(joint_train):,} câu trộn, {STEPS} bước; acc test của LoRA chung (demo):",
+      {t: round(a, 3) for t, a in joint_acc.items()})
 
 # %% [markdown]
-# Một seed và 60 bước chưa đủ để kết luận. Các con số dưới đây do `scripts/multitask_seeds.py` đo trên máy của
-# dự án và lưu trong gói (`peft_course/assets/results/multitask.json`): công thức chung của khóa học, 300
-# bước mỗi bài toán (LoRA chung: 600 bước trên tập trộn), 3 seed, độ chính xác test ở cuối.
+# Các con số để so sánh do `scripts/multitask_seeds.py` đo trên máy của dự án và lưu trong gói
+# (`peft_course/assets/results/multitask.json`): công thức chung của khóa học, 300 bước mỗi bài toán (LoRA
+# chung: 600 bước trên tập trộn), 3 seed, độ chính xác test ở bước cuối.
 
 # %% tags=["nbval-check-output"]
-import peft_course
-
-published = json.loads((Path(peft_course.__file__).parent / "assets" / "results" /
-                         "multitask.json").read_text(encoding="utf-8"))
 summary = published["summary"]
 print(f"seed {published['seeds']}, {published['steps_per_task']} bước mỗi bài toán, "
       f"lô {published['batch_size']}")
-print(f"{'cấu hình':26s} | {'cảm xúc':15s} | {'chủ đề':15s}")
+print(f"{'cấu hình':26s} | {'cảm xúc':13s} | {'chủ đề':13s}")
 for name, tasks in summary.items():
     cells = [f"{tasks[t]['mean']:.3f} ± {tasks[t]['sd']:.3f}"
              for t in ("sentiment", "topic")]
@@ -390,15 +395,15 @@ plt.show()
 # >   nhỏ hơn bản sao mô hình hàng chục lần; với mô hình lớn tỉ lệ còn lớn hơn nhiều (LoRA trên GPT-3: 350 GB
 # >   → 35 MB).
 # > - *Dễ triển khai*: đúng, theo nghĩa đo được: một mô hình nền phục vụ nhiều bài toán, đổi bộ chuyển mất
-# >   chưa đến một mili giây, trọng số nền không đổi một bit; và peft nạp được tệp của ta (phần sau).
+# >   chưa đến một mili giây, trọng số nền không đổi một bit; peft nạp được tệp của ta và ngược lại (phần sau).
 # > - *Giảm tài nguyên GPU*: đúng một phần. Bộ nhớ gradient và trạng thái Adam giảm theo số tham số huấn luyện,
 # >   nhưng trọng số và activation vẫn còn, và thời gian mỗi bước chỉ giảm khoảng ⅓ (bài 6). Chỗ giảm rõ nhất
 # >   là **truyền thông** khi huấn luyện nhiều thiết bị: đúng $4 P_{\text{train}}$ byte mỗi bước (phần cuối).
 # > - *Khó tổng quát hóa đa nhiệm*: cần nói rõ. Một bộ chuyển học một bài toán *không* dùng được cho bài toán
-# >   kia (bảng chéo ở trên: gần mức may rủi). Nhưng một bộ chuyển học *cả hai* bài toán (mỗi câu có prompt
-# >   riêng) đạt gần bằng mỗi bài toán một bộ chuyển trên dữ liệu của khóa học (bảng ba seed); chênh lệch nằm
-# >   trong độ lệch giữa các seed hay không thì đọc ở bảng. Với các bài toán xung đột nhau hoặc nhiều bài toán
-# >   hơn, một bộ chuyển chung có thể kém hơn: khi đó đổi bộ chuyển theo yêu cầu là lời giải rẻ.
+# >   kia (bảng chéo ở trên). Một bộ chuyển học *cả hai* bài toán (mỗi câu có prompt riêng) thì so với mỗi bài
+# >   toán một bộ chuyển như bảng ba seed cho thấy; đọc chênh lệch cùng với độ lệch chuẩn. Với các bài toán
+# >   xung đột nhau hoặc nhiều bài toán hơn, một bộ chuyển chung có thể kém hơn: khi đó đổi bộ chuyển theo
+# >   yêu cầu là lời giải rẻ.
 
 # %% [markdown]
 # ## Cùng việc ấy bằng thư viện peft
@@ -415,10 +420,11 @@ plt.show()
 # | nhiều bộ chuyển | `AdapterBank(base, {tên: path})`, `use(tên)` | `load_adapter(path, adapter_name=…)`, `set_adapter(tên)` |
 # | gộp | `merge_lora(model)` | `merge_and_unload()` |
 #
-# ### `get_peft_model` và `Trainer`
-# Ta huấn luyện bộ chuyển chủ đề bằng `Trainer`, cùng số bước, cùng lô, cùng tốc độ học đỉnh và cùng lịch
-# (khởi động 10 bước rồi cosin, truyền vào qua `optimizers=`). Thứ tự lô do `Trainer` tự xáo nên kết quả gần
-# chứ không trùng từng số với `train` của khóa học.
+# ### `get_peft_model` và `Trainer`: làm lại bản demo LoRA chung
+# Ta huấn luyện lại đúng bản demo ở trên bằng peft và `Trainer`, với mọi thứ giống nhau để so từng số: cùng
+# giá trị khởi tạo của A, B; cùng AdamW và lịch tốc độ học (khởi động 10 bước rồi cosin, truyền qua
+# `optimizers=`); không cắt gradient (`max_grad_norm=0`, mặc định của `Trainer` là 1); và cùng thứ tự lô
+# (một `IterableDataset` đi theo thứ tự của `train`, nên `Trainer` không tự xáo).
 
 # %%
 import logging
@@ -428,7 +434,7 @@ import transformers
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import Trainer, TrainingArguments
 
-from peft_course.training import _schedule
+from peft_course.training import _schedule  # lịch tốc độ học của train()
 
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 transformers.logging.set_verbosity_error()
@@ -437,21 +443,35 @@ logging.getLogger("transformers").setLevel(logging.ERROR)
 peft_config = LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS,
                          fan_in_fan_out=True, task_type="CAUSAL_LM")
 peft_model = get_peft_model(course.fresh_model(), peft_config)
-assert count_parameters(peft_model).trainable == p_lora
+start = make_lora()  # cùng khởi tạo với `joint` trước khi huấn luyện
+with torch.no_grad():
+    for name, layer in lora_layers(start).items():
+        peft_layer = peft_model.base_model.model.get_submodule(name)
+        peft_layer.lora_A["default"].weight.copy_(layer.lora_A)
+        peft_layer.lora_B["default"].weight.copy_(layer.lora_B)
 
 
-class Rows(torch.utils.data.Dataset):
-    """Các dòng của một TaskData dưới dạng dict, để Trainer tự gom thành lô."""
+class CourseOrder(torch.utils.data.IterableDataset):
+    """Chỉ số ví dụ theo đúng thứ tự lô của `train` (randperm; hết vòng thì xáo lại)."""
 
-    def __init__(self, data) -> None:
-        self.data = data
+    def __init__(self, data, steps: int, batch_size: int = 32, seed: int = 0) -> None:
+        self.data, self.steps = data, steps
+        self.batch_size, self.seed = batch_size, seed
 
-    def __len__(self) -> int:
-        return len(self.data)
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        order, cursor = torch.randperm(len(self.data), generator=gen), 0
+        for _ in range(self.steps):
+            if cursor + self.batch_size > len(order):
+                order, cursor = torch.randperm(len(self.data), generator=gen), 0
+            for i in order[cursor:cursor + self.batch_size].tolist():
+                yield i
+            cursor += self.batch_size
 
-    def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.data.input_ids[i], "attention_mask":
-                self.data.attention_mask[i], "labels": self.data.labels[i]}
+
+def collate(indices: list[int]) -> dict:
+    """Lô của Trainer = đúng lô của train(): TaskData.batch cắt phần đệm thừa."""
+    return joint_train.batch(torch.tensor(indices))
 
 
 trainable = [p for p in peft_model.parameters() if p.requires_grad]
@@ -459,16 +479,23 @@ optimizer = torch.optim.AdamW(trainable, lr=LR, weight_decay=0.0)
 scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                               lambda s: _schedule(s, STEPS, 10))
 args = TrainingArguments(output_dir=str(workdir / "trainer"), max_steps=STEPS,
-                         per_device_train_batch_size=32, report_to="none",
-                         save_strategy="no", logging_steps=STEPS, disable_tqdm=True,
-                         seed=0, remove_unused_columns=False,
+                         per_device_train_batch_size=32, max_grad_norm=0.0,
+                         report_to="none", save_strategy="no", logging_steps=STEPS,
+                         disable_tqdm=True, remove_unused_columns=False,
                          use_cpu=course.device.type == "cpu")
-trainer = Trainer(model=peft_model, args=args, train_dataset=Rows(topic_course.train),
+trainer = Trainer(model=peft_model, args=args, data_collator=collate,
+                  train_dataset=CourseOrder(joint_train, STEPS),
                   optimizers=(optimizer, scheduler))
 _ = trainer.train()
-peft_acc = evaluate(peft_model, topic_course.test)["accuracy"]
-print(f"peft + Trainer: acc test chủ đề {peft_acc:.3f} | train() của khóa học: "
-      f"{runs['topic'].test_accuracy:.3f}")
+inner = peft_model.base_model.model
+gap_A = max((inner.get_submodule(n).lora_A["default"].weight - lay.lora_A).abs().max()
+            .item() for n, lay in lora_layers(joint).items())
+with torch.no_grad():
+    gap_logits = max((peft_model(**probe[t]).logits - joint(**probe[t]).logits)
+                     .abs().max().item() for t in courses)
+assert gap_logits < 1e-3
+print(f"peft + Trainer so với train() của khóa học sau {STEPS} bước: "
+      f"|ΔA| ≤ {gap_A:.1e}, |Δlogit| ≤ {gap_logits:.1e}")
 
 # %% tags=["nbval-check-output"]
 peft_model.print_trainable_parameters()
@@ -476,37 +503,33 @@ print(f"apply_lora của khóa học: trainable params: {p_lora:,}")
 
 # %% [markdown]
 # ### `save_pretrained`, `PeftModel.from_pretrained`, `load_adapter`, `set_adapter`
-# peft lưu bộ chuyển chủ đề của nó; rồi một mô hình nền mới nạp **bộ chuyển cảm xúc mà khóa học lưu** bằng
-# `PeftModel.from_pretrained`, thêm bộ chuyển chủ đề của peft bằng `load_adapter`, và đổi bằng `set_adapter`.
-# Cùng tệp ⇒ cùng logit với `AdapterBank`.
+# peft lưu bộ chuyển chung vừa học; rồi một mô hình nền mới nạp **hai bộ chuyển mà khóa học lưu** bằng
+# `PeftModel.from_pretrained` và `load_adapter`, thêm bộ chuyển chung của peft, và đổi bằng `set_adapter`. Cùng
+# tệp ⇒ cùng logit với `AdapterBank`.
 
 # %%
-peft_model.save_pretrained(workdir / "peft_topic")
+peft_model.save_pretrained(workdir / "peft_joint")
 served = PeftModel.from_pretrained(course.fresh_model(), str(folders["sentiment"]),
                                    adapter_name="sentiment")
-served.load_adapter(str(workdir / "peft_topic"), adapter_name="topic")
-peft_size = size_of(workdir / "peft_topic")
-served.set_adapter("sentiment")
-bank.use("sentiment")
+served.load_adapter(str(folders["topic"]), adapter_name="topic")
+served.load_adapter(str(workdir / "peft_joint"), adapter_name="joint")
+gaps = {}
 with torch.no_grad():
-    gap = (served(**probe["sentiment"]).logits
-           - bank.model(**probe["sentiment"]).logits).abs().max().item()
-assert gap < 1e-5
-served_acc = {}
-for task in courses:
-    served.set_adapter(task)
-    served_acc[task] = evaluate(served, courses[task].test)["accuracy"]
-assert served_acc["sentiment"] == bank_acc["sentiment"]
-assert served_acc["topic"] == peft_acc
-print(f"peft nạp tệp của khóa học: |Δlogit| = {gap:.1e}; acc test theo set_adapter: "
-      f"{ {t: round(a, 3) for t, a in served_acc.items()} }")
-print(f"tệp của peft {peft_size / 1024:.1f} KB, tệp của khóa học "
+    for task in courses:
+        served.set_adapter(task)
+        bank.use(task)
+        gaps[task] = (served(**probe[task]).logits
+                      - bank.model(**probe[task]).logits).abs().max().item()
+assert max(gaps.values()) < 1e-5
+print(f"peft nạp tệp của khóa học, set_adapter theo bài toán: |Δlogit| = "
+      f"{max(gaps.values()):.1e}; các bộ chuyển trong peft: {list(served.peft_config)}")
+print(f"tệp của peft {size_of(workdir / 'peft_joint') / 1024:.1f} KB, tệp của khóa học "
       f"{adapter_bytes['sentiment'] / 1024:.1f} KB")
 
 # %% [markdown]
 # ### `merge_and_unload`
 # Gộp bộ chuyển đang đặt vào trọng số và bỏ lớp bọc: ra một GPT-2 bình thường, suy luận không tốn thêm
-# (bài 3). Độ chính xác như trước khi gộp; logit lệch cỡ sai số làm tròn.
+# (bài 3). Logit lệch cỡ sai số làm tròn.
 
 # %%
 served.set_adapter("topic")
@@ -516,10 +539,7 @@ merged = served.merge_and_unload()
 with torch.no_grad():
     merged_gap = (merged(**probe["topic"]).logits - before).abs().max().item()
 assert type(merged).__name__ == "GPT2LMHeadModel" and merged_gap < 1e-4
-merged_acc = evaluate(merged, topic_course.test)["accuracy"]
-assert abs(merged_acc - peft_acc) <= 2 / len(topic_course.test)
-print(f"sau merge_and_unload: {type(merged).__name__}, |Δlogit| = {merged_gap:.1e}, "
-      f"acc test {merged_acc:.3f}")
+print(f"sau merge_and_unload: {type(merged).__name__}, |Δlogit| = {merged_gap:.1e}")
 
 # %% [markdown]
 # ### QLoRA: mô hình nền 4 bit, bộ chuyển LoRA 16/32 bit
