@@ -480,12 +480,13 @@ scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                               lambda s: _schedule(s, STEPS, 10))
 args = TrainingArguments(output_dir=str(workdir / "trainer"), max_steps=STEPS,
                          per_device_train_batch_size=32, max_grad_norm=0.0,
-                         report_to="none", save_strategy="no", logging_steps=STEPS,
+                         report_to="none", save_strategy="no", logging_strategy="no",
                          disable_tqdm=True, remove_unused_columns=False,
                          use_cpu=course.device.type == "cpu")
 trainer = Trainer(model=peft_model, args=args, data_collator=collate,
                   train_dataset=CourseOrder(joint_train, STEPS),
                   optimizers=(optimizer, scheduler))
+trainer.remove_callback(transformers.PrinterCallback)  # không in nhật ký ra ô
 _ = trainer.train()
 inner = peft_model.base_model.model
 gap_A = max((inner.get_submodule(n).lora_A["default"].weight - lay.lora_A).abs().max()
