@@ -81,8 +81,9 @@ def main() -> None:
             summary.setdefault(name, {})[t] = {"mean": statistics.mean(accs), "sd": statistics.stdev(accs),
                                                "runs": accs}
     result = {"seeds": args.seeds, "steps_per_task": args.steps, "batch_size": experiments.DEFAULT_BATCH,
-              "lr": {k: experiments.RECIPES[k]["lr"] for k in ("lora", "full")}, "lora": {"r": LORA.r, "alpha": LORA.alpha,
-              "target_modules": LORA.target_modules}, "metric": "acc test", "summary": summary,
+              "lr": {k: experiments.RECIPES[k]["lr"] for k in ("lora", "full")},
+              "lora": {"r": LORA.r, "alpha": LORA.alpha, "target_modules": LORA.target_modules},
+              "metric": "acc test", "summary": summary,
               "peft_course": __version__, "torch": torch.__version__, "machine": platform.machine(),
               "wall_time_s": round(time.time() - start)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
