@@ -585,23 +585,30 @@ def qlora_demo() -> str:
 
     from peft_course.model import PACKAGED_MODEL
 
+    half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
+                               bnb_4bit_compute_dtype=half)
     q_model = AutoModelForCausalLM.from_pretrained(
         MODEL or PACKAGED_MODEL, quantization_config=quant, device_map="cuda")
-    q_model = get_peft_model(prepare_model_for_kbit_training(q_model), peft_config)
-    opt = torch.optim.AdamW([p for p in q_model.parameters() if p.requires_grad], lr=LR)
+    fp32_mb = course.fresh_model().get_memory_footprint() / 2**20
+    q_mb = q_model.get_memory_footprint() / 2**20
+    # Conv1D của GPT-2 đã thành Linear4bit (bố cục nn.Linear): không cần fan_in_fan_out
+    q_config = LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS,
+                          task_type="CAUSAL_LM")
+    q_model = get_peft_model(prepare_model_for_kbit_training(q_model), q_config)
+    q_params = [p for p in q_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(q_params, lr=1e-3)
     for step in range(5):
         batch = topic_course.train.batch(slice(32 * step, 32 * step + 32), "cuda")
         loss = q_model(**batch).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
-    weight_mb = q_model.get_memory_footprint() / 2**20
     n_train = count_parameters(q_model).trainable
-    return (f"QLoRA: mô hình 4 bit chiếm {weight_mb:.2f} MB; 5 bước, mất mát cuối "
-            f"{loss.item():.3f}; tham số huấn luyện {n_train:,}")
+    return (f"QLoRA: mô hình nền 4 bit chiếm {q_mb:.2f} MB (fp32: {fp32_mb:.2f} MB; "
+            f"embedding không lượng tử hóa); 5 bước, mất mát cuối {loss.item():.3f}; "
+            f"tham số huấn luyện {n_train:,}")
 
 
 print(qlora_demo())
