@@ -55,13 +55,13 @@ def setup_cell(cfg: dict[str, str] | None = None) -> str:
     """Ô thiết lập: trên Colab chỉ cài peft_course ghim theo tag; không đụng tới torch, numpy, ipywidgets."""
     cfg = cfg or settings()
     return (
-        f"{SETUP_FIRST_LINE} trên Colab cài gói peft_course (ghim theo phiên bản); ở nơi khác không làm gì.\n"
+        f"{SETUP_FIRST_LINE} trên Colab cài gói peft_course (ghim phiên bản); nơi khác không làm gì.\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
-        f'                    "peft-course @ git+{cfg["repo"]}@{cfg["ref"]}"], check=True)'
+        f'    pkg = "peft-course @ git+{cfg["repo"]}@{cfg["ref"]}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", pkg], check=True)'
     )
 
 
