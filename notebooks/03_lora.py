@@ -739,47 +739,40 @@ for res in [*runs.values(), full]:
 
 
 # %%
-def published_lora() -> None:
-    """In số đã công bố của LoRA r=8 và tinh chỉnh toàn bộ, hoặc nói vì sao chưa có."""
-    try:
-        res = report.load_results()
-        lo, fu = report.stat(res, "lora"), report.stat(res, "full")
-        share = report.gain_share(res, "lora")
-    except CourseError as e:
-        print(f"Kết quả bench chưa có: chạy {report.REFRESH_COMMAND}\n({e})")
-        return
+def published_lines(res: dict) -> list[str]:
+    """Các dòng số đã công bố của LoRA r=8 so với tinh chỉnh toàn bộ (tệp kết quả)."""
+    lo, fu = report.stat(res, "lora"), report.stat(res, "full")
     if lo.mean is None or fu.mean is None:
-        print(
-            "Kết quả bench chưa đủ (LoRA hoặc tinh chỉnh toàn bộ chưa chạy xong): "
-            f"chạy "
-            f"{report.REFRESH_COMMAND}"
-        )
-        return
-    print(f"acc test, {lo.n} seed, checkpoint tốt nhất trên validation:")
-    print(
-        f"  LoRA r=8            {lo}   "
-        f"(tốc độ học chọn {report.chosen_lr(res, 'lora'):g})"
-    )
-    print(
-        f"  tinh chỉnh toàn bộ  {fu}   "
-        f"(tốc độ học chọn {report.chosen_lr(res, 'full'):g})"
-    )
-    print(f"  mô hình nền         {report.base_accuracy(res):.3f}")
-    print(f"LoRA r=8 đạt {share.fmt('.0f', unit='%')} phần tăng của tinh chỉnh toàn bộ")
-    steps = {m: report.stat(res, m, "steps_to_target") for m in ("lora", "full")}
-    print(
-        "bước tới 90% acc validation tốt nhất của toàn bộ: LoRA "
-        f"{steps['lora'].fmt('.0f')}, toàn bộ {steps['full'].fmt('.0f')}"
-    )
+        return ["Kết quả bench chưa đủ (LoRA hoặc tinh chỉnh toàn bộ chưa chạy xong): "
+                f"chạy {report.REFRESH_COMMAND}"]
+    lr = {m: report.chosen_lr(res, m) for m in ("lora", "full")}
+    steps = {m: report.stat(res, m, "steps_to_target").fmt(".0f") for m in lr}
+    ms = {m: report.stat(res, m, "step_time_median_s").mean for m in lr}
     c_lo, c_fu = report.cost(res, "lora"), report.cost(res, "full")
-    ms = {m: report.stat(res, m, "step_time_median_s") for m in ("lora", "full")}
-    if ms["lora"].mean and ms["full"].mean:
-        print(
-            "thời gian một bước LoRA/toàn bộ: "
-            f"{ms['lora'].mean / ms['full'].mean:.2f}× | "
-            f"FLOP LoRA/toàn bộ: {c_lo['flops_ratio']:.2f}× | tham số học: "
-            f"{c_lo['trainable']:,} so với {c_fu['trainable']:,}"
-        )
+    share = report.gain_share(res, "lora").fmt(".0f", unit="%")
+    lines = [
+        f"acc test, {lo.n} seed, checkpoint tốt nhất trên validation:",
+        f"  LoRA r=8            {lo}   (tốc độ học chọn {lr['lora']:g})",
+        f"  tinh chỉnh toàn bộ  {fu}   (tốc độ học chọn {lr['full']:g})",
+        f"  mô hình nền         {report.base_accuracy(res):.3f}",
+        f"LoRA r=8 đạt {share} phần tăng của tinh chỉnh toàn bộ",
+        "bước tới 90% acc validation tốt nhất của toàn bộ: "
+        f"LoRA {steps['lora']}, toàn bộ {steps['full']}",
+        f"tham số học: LoRA {c_lo['trainable']:,}, toàn bộ {c_fu['trainable']:,}; "
+        f"FLOP một bước LoRA/toàn bộ: {c_lo['flops_ratio']:.2f}×",
+    ]
+    if ms["lora"] and ms["full"]:
+        lines.append(f"thời gian một bước LoRA/toàn bộ: {ms['lora'] / ms['full']:.2f}×")
+    return lines
+
+
+def published_lora(path=None) -> None:
+    """In số đã công bố, hoặc một dòng nói vì sao chưa có (tệp thiếu, cũ, chưa đủ)."""
+    try:
+        lines = published_lines(report.load_results(path))
+    except (CourseError, KeyError, TypeError) as e:
+        lines = [f"Kết quả bench chưa có: chạy {report.REFRESH_COMMAND}", f"({e})"]
+    print("\n".join(lines))
 
 
 published_lora()
