@@ -123,7 +123,7 @@ from peft_course.plots import FIG_WIDTH, use_course_style
 use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 # cảnh báo nội bộ giữa peft và transformers khi tạo PeftModel, không liên quan bài học
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
 # Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
@@ -170,7 +170,7 @@ print(f"đích: {TARGETS} | lớp đầu tiên {FIRST}: n = {n_in} → m = {m_ou
 # %%
 def draw_lora_shapes(m: int, n: int, r: int = 8, name: str = "c_attn") -> None:
     """Vẽ W₀ (m×n), B (m×r), A (r×n) theo đúng tỉ lệ kích thước."""
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 2.9))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 2.6))
     k = 1 / m  # quy về chiều cao 1
     x_b = n * k + 0.35  # B đứng sau dấu "+"
     boxes = [
@@ -192,12 +192,13 @@ def draw_lora_shapes(m: int, n: int, r: int = 8, name: str = "c_attn") -> None:
     ax.text(n * k + 0.17, 0.5, "+", fontsize=18, ha="center", va="center")
     ax.set(
         xlim=(-0.05, 2 * n * k + 0.6),
-        ylim=(-0.25, 1.05),
+        ylim=(-0.2, 1.05),
         aspect="equal",
-        title=f"LoRA r={r} trên {name}: {r * (m + n):,} tham số huấn luyện\n"
-        f"thay vì {m * n:,}",
     )
+    title = f"LoRA r={r} trên {name}:\n{r * (m + n):,} tham số học thay vì {m * n:,}"
+    ax.set_title(title, fontsize=10)
     ax.axis("off")
+    fig.tight_layout()
     plt.show()
 
 
