@@ -520,11 +520,11 @@ for rule, pairs in measured.items():
         assert p / 2 < v < 2 * p, (rule, v, p)
 
 # %% [markdown]
-# Phép đo khớp bảng dự đoán. Với $s = \alpha/r$, **mức giảm mất mát của bước đầu gần như như nhau ở mọi
+# Phép đo khớp bảng dự đoán. Với $s = \alpha/r$, **mức giảm mất mát của bước đầu gần như bằng nhau ở mọi
 # $r$**: đổi $r = 8$ thành $r = 32$ làm $s$ nhỏ đi 4 lần ($16/32 = 0.5$ so với $16/8 = 2$), nhưng $B$ có gấp 4
 # cột, mỗi cột góp một phần cùng chiều vào mức giảm, bù đúng phần $s$ mất đi. Cái nhỏ đi là
-# $\lVert \Delta W \rVert_F$, và chỉ $\sqrt{4} = 2$ lần, không phải 4 lần: phần của $\Delta W$ lệch khỏi
-# hướng gradient, không góp gì vào mức giảm. Vì vậy với $\alpha/r$ ta thử một $r$ mới mà khỏi chỉnh lại tốc độ
+# $\lVert \Delta W \rVert_F$, và chỉ khoảng $\sqrt{4} = 2$ lần, không phải 4 lần: phần nhỏ đi là phần của
+# $\Delta W$ không theo hướng gradient, vốn không góp gì vào mức giảm. Vì vậy với $\alpha/r$ ta thử một $r$ mới mà khỏi chỉnh lại tốc độ
 # học (bài báo: "đặt $\alpha$ bằng $r$ đầu tiên thử và không chỉnh nữa"; xem microsoft/LoRA issue 101). Không
 # chia ($s = \alpha$) thì cả hai đại lượng lớn vọt theo $r$: mỗi $r$ cần một tốc độ học riêng.
 #
@@ -640,8 +640,9 @@ r_counts = knob_explorer(R_VALUES, lora_count, full=P, knob="r", value=8)
 
 # %% [markdown]
 # Đường LoRA tăng tuyến tính theo $r$. Với từng lớp, LoRA rẻ hơn chính lớp đó chỉ khi $r(m+n) < mn$, tức
-# $r < mn/(m+n)$; ô dưới in ngưỡng đó cho các lớp của một khối. Với $r$ lớn nhất của thanh trượt, LoRA tốn
-# *nhiều* tham số hơn tinh chỉnh các lớp ấy trực tiếp.
+# $r < mn/(m+n)$; ô dưới in ngưỡng đó cho các lớp của một khối, rồi so tổng số tham số LoRA ở $r$ lớn nhất
+# của thanh trượt với $\sum mn$ của các lớp đích. Trên mô hình đóng gói ($d = 192$), $r = 192$ vượt mọi
+# ngưỡng: LoRA khi đó tốn *nhiều* tham số hơn tinh chỉnh chính các lớp ấy.
 
 # %% tags=["nbval-check-output"]
 for name in block0:
@@ -668,9 +669,8 @@ print(
 
 # %%
 full_model = course.fresh_model()
-# cùng lần chạy với experiments.full_baseline(course) của bài 0 (đọc lại từ bộ đệm
-# nếu có);
-# gọi thẳng experiments.run để giữ cả mô hình đã huấn luyện cho phần Đào sâu
+# Cùng lần chạy với experiments.full_baseline(course) ở bài 0, nên đọc lại từ bộ
+# đệm nếu có; gọi thẳng experiments.run để giữ mô hình đã học cho phần Đào sâu.
 full = experiments.run(
     course, "tinh chỉnh toàn bộ", full_model, "full", progress=False, cache=True
 )
@@ -734,7 +734,7 @@ for res in [*runs.values(), full]:
 # ### Số liệu công bố: LoRA so với tinh chỉnh toàn bộ
 # Để so sánh phương pháp, khóa học dùng số đo của `bench/compare.py` theo giao thức chung (bài 0 và trang so
 # sánh): tốc độ học chọn trên validation, checkpoint tốt nhất trên validation, ngân sách đủ để đường validation
-# phẳng, 3 seed, trung bình ± độ lệch chuẩn. Ô dưới đọc chúng từ tệp kết quả đi kèm gói
+# phẳng, nhiều seed (≥ 3), trung bình ± độ lệch chuẩn. Ô dưới đọc chúng từ tệp kết quả đi kèm gói
 # (`peft_course.report`). Bench đo LoRA ở một hạng ($r = 8$); ảnh hưởng của $r$ trong bài này chỉ đến từ các
 # lần chạy minh họa ở trên và widget.
 
@@ -773,6 +773,9 @@ def published_lora(path=None) -> None:
         lines = published_lines(report.load_results(path))
     except (CourseError, KeyError, TypeError) as e:
         lines = [f"Kết quả bench chưa có: chạy {report.REFRESH_COMMAND}", f"({e})"]
+    if MODEL is not None or DATA is not None:
+        lines.append("Số liệu công bố là của mô hình và dữ liệu đóng gói; với MODEL/DATA "
+                     "của bạn chỉ có các lần chạy minh họa ở trên.")
     print("\n".join(lines))
 
 
@@ -784,11 +787,12 @@ published_lora()
 # gradient trọng số và bước Adam của phần đóng băng. Trang so sánh của khóa học (bài 6) đặt mọi phương pháp
 # cạnh nhau theo cùng giao thức.
 #
-# Bảng của các lần chạy minh họa trong bài (máy của bạn, một seed, 150 bước; cột thời gian và RSS là số đo
-# trực tiếp, thay đổi theo độ bận của máy):
+# Bảng của các lần chạy minh họa trong bài (máy của bạn, một seed, 150 bước, đọc ở bước cuối; cột thời gian
+# và RSS là số đo trực tiếp, thay đổi theo độ bận của máy):
 
 # %% tags=["nbval-ignore-output", "live-timing"]
-display(Markdown(report.results_table([full, *runs.values(), base], full, base)))
+# không có cột "% phần tăng": con số ấy chỉ lấy từ số liệu công bố ở trên
+display(Markdown(report.results_table([full, *runs.values(), base])))
 
 # %% [markdown]
 # ---
