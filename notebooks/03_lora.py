@@ -774,8 +774,8 @@ def published_lora(path=None) -> None:
     except (CourseError, KeyError, TypeError) as e:
         lines = [f"Kết quả bench chưa có: chạy {report.REFRESH_COMMAND}", f"({e})"]
     if MODEL is not None or DATA is not None:
-        lines.append("Số liệu công bố là của mô hình và dữ liệu đóng gói; với MODEL/DATA "
-                     "của bạn chỉ có các lần chạy minh họa ở trên.")
+        lines.append("Số liệu công bố là của mô hình và dữ liệu đóng gói; với "
+                     "MODEL/DATA của bạn chỉ có các lần chạy minh họa ở trên.")
     print("\n".join(lines))
 
 
