@@ -539,8 +539,8 @@ for rule, pairs in measured.items():
 # `LoRALinear` ở trên cố ý tối giản. Bản trong gói, mà bài 4–7 import, là như sau; `tests/test_teaching.py`
 # chứng minh hai bản cho cùng đầu ra (cùng $A, B$ ⇒ sai khác ≤ $10^{-5}$) và cùng số tham số huấn luyện, với
 # `Conv1D` lẫn `nn.Linear`, có và không có rsLoRA. Bản trong gói thêm: kiểm tra cấu hình ngay khi tạo
-# (`CourseError` bằng tiếng Việt nêu giá trị nhận được), $A, B$ theo dtype và thiết bị của lớp nền, gộp/tách
-# có kiểm tra trạng thái, và `extra_repr` để in mô hình dễ đọc.
+# (`CourseError` bằng tiếng Việt nêu giá trị nhận được), $A, B$ ở float32 trên thiết bị của lớp nền kể cả khi
+# mô hình nền là bfloat16 (như peft), gộp/tách có kiểm tra trạng thái, và `extra_repr` để in mô hình dễ đọc.
 
 # %% tags=["nbval-ignore-output"]
 print(inspect.getsource(lora.LoRALinear))
