@@ -190,7 +190,8 @@ if DTYPE is None:
 # %% tags=["nbval-check-output"]
 print(f"P = {P:,} tham số, P_t = {P_t:,} tham số huấn luyện")
 print(
-    f"trọng số {weights_b:,} B | gradient {grads_b:,} B = 4P_t | Adam {adam_b:,} B = 8P_t"
+    f"trọng số {weights_b:,} B | gradient {grads_b:,} B = 4P_t | "
+    f"Adam {adam_b:,} B = 8P_t"
 )
 print(
     f"tinh chỉnh toàn bộ sẽ cần thêm {12 * (P - P_t):,} B cho gradient + Adam "
@@ -208,7 +209,8 @@ print(
 
 # %%
 def saved_activation_bytes(m) -> int:
-    """Byte các tensor autograd giữ lại trong một lượt truyền xuôi huấn luyện, trừ tham số."""
+    """Byte các tensor autograd giữ lại trong một lượt truyền xuôi huấn luyện, trừ
+    tham số."""
     param_storage = {p.untyped_storage().data_ptr() for p in m.parameters()}
     saved: dict[int, int] = {}
 
@@ -303,7 +305,8 @@ assert (theirs.weights_bytes, theirs.grads_bytes, theirs.optimizer_bytes) == (
 )
 assert abs(theirs.flops / ours.flops - 1) < 0.02
 print(
-    f"peft: gradient + Adam {theirs.grads_bytes + theirs.optimizer_bytes:,} B (như ta), "
+    f"peft: gradient + Adam {theirs.grads_bytes + theirs.optimizer_bytes:,} B "
+    "(như ta), "
     f"FLOP bằng {theirs.flops / ours.flops:.3f} lần của ta, "
     f"activation {theirs.activations_bytes / 2**20:.1f} MB"
 )
@@ -330,8 +333,8 @@ def load_published() -> dict | None:
     if not res.get("complete", True):
         todo = res.get("missing_runs", [])
         print(
-            f"Kết quả chưa đủ: còn {len(todo)} lần chạy (chạy lại python bench/compare.py); "
-            "các ô dưới dùng phần đã có."
+            f"Kết quả chưa đủ: còn {len(todo)} lần chạy (chạy lại "
+            "python bench/compare.py); các ô dưới dùng phần đã có."
         )
     return res
 
@@ -373,7 +376,8 @@ def step_ratio(method: str) -> float | None:
 
 
 def to90_ratio(method: str) -> float | None:
-    """Giây tới 90% acc validation tốt nhất của toàn bộ, so với chính tinh chỉnh toàn bộ."""
+    """Giây tới 90% acc validation tốt nhất của toàn bộ, so với chính tinh chỉnh
+    toàn bộ."""
     s, s_full = (
         stat_of(method, "seconds_to_target"),
         stat_of("full", "seconds_to_target"),
@@ -421,8 +425,10 @@ else:
         )
         lines.append(
             f"| {row['label']} | {fmt(row.get('chosen_lr'), '.2g')} "
-            f"| {best.fmt('.0f') if best else '–'} | {steps.fmt('.0f') if steps else '–'} "
-            f"| {secs.fmt('.1f') if secs else '–'} | {row.get('reached_target', 0)}/{n} "
+            f"| {best.fmt('.0f') if best else '–'} "
+            f"| {steps.fmt('.0f') if steps else '–'} "
+            f"| {secs.fmt('.1f') if secs else '–'} "
+            f"| {row.get('reached_target', 0)}/{n} "
             f"| {fmt(COSTS.get(m, {}).get('param_ratio'), '.4f')} "
             f"| {fmt(step_ratio(m))} | {fmt(to90_ratio(m))} |"
         )
@@ -591,7 +597,8 @@ def small_cell(method: str, size: int, column: str) -> report.Stat | None:
 
 
 def compare(a: report.Stat, b: report.Stat) -> int:
-    """+1 nếu a lớn hơn b rõ (hơn độ lệch chuẩn gộp), -1 nếu nhỏ hơn rõ, 0 nếu trong nhiễu."""
+    """+1 nếu a lớn hơn b rõ (hơn độ lệch chuẩn gộp), -1 nếu nhỏ hơn rõ, 0 nếu trong
+    nhiễu."""
     noise = math.hypot(a.sd or 0.0, b.sd or 0.0)
     return 0 if abs(a.mean - b.mean) <= noise else (1 if a.mean > b.mean else -1)
 
@@ -601,7 +608,8 @@ WORD = {1: "cao hơn rõ", 0: "ngang (trong độ lệch chuẩn)", -1: "thấp 
 
 # %% tags=["nbval-ignore-output"]
 def small_data_comparison() -> dict[int, dict[str, int]]:
-    """Với mỗi cỡ N: LoRA so với toàn bộ (+1 / 0 / -1) ở khoảng cách, acc đã học, acc test."""
+    """Với mỗi cỡ N: LoRA so với toàn bộ (+1 / 0 / -1) ở khoảng cách, acc đã học,
+    acc test."""
     sizes = sorted({r["size"] for r in SMALL.get("rows", {}).values()})
     result = {}
     for n in sizes:
@@ -623,7 +631,8 @@ def small_data_comparison() -> dict[int, dict[str, int]]:
         }
         print(
             f"N = {n}: so với toàn bộ, LoRA có khoảng cách học − test "
-            f"{WORD[result[n]['gap']]}, acc trên ví dụ đã học {WORD[result[n]['fit']]}, "
+            f"{WORD[result[n]['gap']]}, "
+            f"acc trên ví dụ đã học {WORD[result[n]['fit']]}, "
             f"acc test {WORD[result[n]['test']]} "
             f"({cells['lora', 'test_accuracy'].fmt()} so với "
             f"{cells['full', 'test_accuracy'].fmt()})."
@@ -699,7 +708,8 @@ def time_verdict() -> str:
         "đúng" if len(holds) == len(rs) else f"sai với {len(rs) - len(holds)}/{len(rs)}"
     )
     text = (
-        f"Nhận định: {verdict} phương pháp. r chỉ {span(rs.values(), '.4f')}, nhưng một bước "
+        f"Nhận định: {verdict} phương pháp. r chỉ {span(rs.values(), '.4f')}, "
+        "nhưng một bước "
         f"tốn {span(measured)}× thời gian của toàn bộ, và tới 90% tốn "
         f"{span(t90.values())}× thời gian của toàn bộ"
     )
@@ -731,7 +741,8 @@ else:
 
 # %% tags=["nbval-ignore-output"]
 def accuracy_verdict() -> str:
-    """Nhận định tuyên bố 5: mỗi phương pháp cao hơn rõ / ngang / thấp hơn rõ so với toàn bộ."""
+    """Nhận định tuyên bố 5: mỗi phương pháp cao hơn rõ / ngang / thấp hơn rõ so với
+    toàn bộ."""
     full = stat_of("full")
     groups = {1: [], 0: [], -1: []}
     for m in PEFT:
@@ -986,12 +997,12 @@ def check_adam_bytes(answer: int) -> None:
     )  # c_attn, attn.c_proj, c_fc, mlp.c_proj
     expected = 12 * L * per_block
     assert answer == expected, (
-        f"Chưa đúng: {answer:,}. Gợi ý: 4 byte gradient + 8 byte Adam cho mỗi tham số huấn "
-        "luyện; mlp.c_proj là 3072 → 768."
+        f"Chưa đúng: {answer:,}. Gợi ý: 4 byte gradient + 8 byte Adam cho mỗi "
+        "tham số huấn luyện; mlp.c_proj là 3072 → 768."
     )
     print(
-        f"Đúng: {expected:,} byte ≈ {expected / 2**20:.1f} MB, so với {12 * 124_439_808 / 2**20:,.0f} MB của tinh "
-        "chỉnh toàn bộ."
+        f"Đúng: {expected:,} byte ≈ {expected / 2**20:.1f} MB, so với "
+        f"{12 * 124_439_808 / 2**20:,.0f} MB của tinh chỉnh toàn bộ."
     )
 
 
@@ -1013,7 +1024,8 @@ if my_bytes is not None:
 # lớn hơn tỉ số của LoRA (≈ 2/3), và vì sao?
 
 # %%
-LAST_BLOCK = rf"^{re.escape(arch.arch_of(model).blocks)}\.{arch.attention_shape(model).num_layers - 1}\."
+LAST = arch.attention_shape(model).num_layers - 1  # chỉ số khối cuối
+LAST_BLOCK = rf"^{re.escape(arch.arch_of(model).blocks)}\.{LAST}\."
 
 
 def check_last_block(ratio: float) -> None:
@@ -1025,12 +1037,12 @@ def check_last_block(ratio: float) -> None:
     assert abs(ratio - real) < 1e-3, f"Chưa đúng: {ratio:.3f}, đo được {real:.3f}."
     assert real < lora_ratio
     print(
-        f"Đúng: {real:.3f} < LoRA {lora_ratio:.3f}. Lan truyền ngược dừng ở lớp huấn luyện thấp nhất: ba khối dưới "
-        "không cần gradient theo activation."
+        f"Đúng: {real:.3f} < LoRA {lora_ratio:.3f}. Lan truyền ngược dừng ở lớp "
+        "huấn luyện thấp nhất: các khối dưới không cần gradient theo activation."
     )
 
 
-my_ratio = None  # m = course.fresh_model(); freeze(...); my_ratio = step_cost(m, batch).flops / ...
+my_ratio = None  # m = course.fresh_model(); freeze(m, LAST_BLOCK); step_cost(m, batch)…
 if my_ratio is not None:
     check_last_block(my_ratio)
 
