@@ -641,8 +641,8 @@ def small_data_comparison() -> dict[int, dict[str, int]]:
 
 
 SMALL_CMP = small_data_comparison() if SMALL.get("rows") else {}
-if not SMALL_CMP:
-    missing("so sánh dữ liệu nhỏ")
+if SMALL.get("rows") and not SMALL_CMP:
+    missing("so sánh dữ liệu nhỏ (thiếu ô của LoRA hoặc toàn bộ)")
 
 # %% [markdown]
 # ## Các tuyên bố của bài viết gốc, cạnh số đo
