@@ -113,6 +113,7 @@ import warnings
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
+from matplotlib.ticker import NullFormatter
 from torch.utils.flop_counter import FlopCounterMode
 
 from peft_course import arch, count_parameters, experiments, freeze, report, set_seed
@@ -471,6 +472,8 @@ def draw_pareto(rows: list[dict], xlabel: str, title: str):
         capsize=3,
     )
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # nhãn phụ của thang log đè nhau
+    ax.legend(loc="upper left", fontsize=7)  # góc rẻ mà chính xác: thường trống
     return ax.figure
 
 
@@ -543,6 +546,7 @@ else:
         rotation=35,
         ha="right",
     )
+    ax.set_xlim(-0.6, len(SUMMARY) - 0.4)
     ax.set(ylabel="bước tới 90% của toàn bộ", title="Số bước tới ngưỡng")
     fig.tight_layout()
     plt.show()
@@ -554,17 +558,24 @@ else:
 # phần PEFT bỏ được.
 
 # %% tags=["nbval-ignore-output"]
+def show_memory(costs: dict, title: str) -> None:
+    """Cột chồng bộ nhớ một bước, chừa chỗ phía trên cho chú giải."""
+    ax = plot_memory_breakdown(list(costs.values()), title)
+    ax.set_ylim(top=1.5 * ax.get_ylim()[1])
+    ax.legend(ncol=2, fontsize=7, loc="upper center")
+    ax.figure.tight_layout()
+    plt.show()
+
+
 SMALL_COSTS = (
     (published or {}).get("costs", {}).get("gpt2-small", {}).get("methods", {})
 )
 if not COSTS:
     missing("chi phí một bước")
 else:
-    plot_memory_breakdown(list(COSTS.values()), "Một bước: mô hình của khóa học")
-    plt.show()
+    show_memory(COSTS, "Một bước: mô hình của khóa học")
 if SMALL_COSTS:
-    plot_memory_breakdown(list(SMALL_COSTS.values()), "Một bước: cỡ GPT-2 small")
-    plt.show()
+    show_memory(SMALL_COSTS, "Một bước: cỡ GPT-2 small")
 elif published is not None:
     missing("chi phí ở cỡ GPT-2 small")
 
