@@ -837,6 +837,18 @@ def sizes_where(key: str, want: int) -> list[int]:
     return [n for n, c in SMALL_CMP.items() if c[key] == want]
 
 
+def share_verdict(found: dict[str, list[int]], sizes: list[int]) -> str:
+    """"đúng" nếu mọi hiện tượng thấy ở mọi cỡ, "không thấy" nếu ở không cỡ nào, còn lại
+    nói mỗi hiện tượng thấy ở bao nhiêu cỡ."""
+    if all(len(v) == len(sizes) for v in found.values()):
+        return "đúng ở mọi cỡ N"
+    if not any(found.values()):
+        return "số đo không ủng hộ (không cỡ N nào)"
+    return "chỉ đúng một phần: " + ", ".join(
+        f"{k} ở {len(v)}/{len(sizes)} cỡ" for k, v in found.items()
+    )
+
+
 if SMALL_CMP:
     sizes = list(SMALL_CMP)
     none = "không cỡ nào"
@@ -854,16 +866,15 @@ if SMALL_CMP:
     )
     print("Nhận định 4:", VAR_VERDICT)
     print("Nhận định 7:", DATA_VERDICT)
-    both = len(var_down) == len(sizes) and len(bias_up) == len(sizes)
     CLAIMS[4] = (
         "Var↓, Bias↑",
         VAR_VERDICT,
-        "đúng ở mọi cỡ" if both else "chỉ đúng một phần: xem các cỡ N",
+        share_verdict({"Var↓": var_down, "Bias↑": bias_up}, sizes),
     )
     CLAIMS[7] = (
         "$N_{data} \\ll P_{model}$ ⇒ PEFT",
         DATA_VERDICT,
-        "đúng" if len(wins) == len(sizes) else "không phải quy luật",
+        share_verdict({"PEFT thắng": wins}, sizes),
     )
 else:
     missing("nghiên cứu dữ liệu nhỏ (tuyên bố 4 và 7)")
