@@ -487,6 +487,18 @@ assert abs(evaluate(model, course.validation)["loss"] - probe_loss) < 1e-4
 print(f"peft_course.train huấn luyện {h.trainable:,} tham số = θ_t của ta")
 
 # %% [markdown]
+# Hai hàm đếm của bài (`gpt2_parameters`, `tensor_bytes`) có bản trong gói mà các bài sau dùng
+# (`count_parameters`, `peft_course.costs.tensor_bytes`); một kiểm thử nhanh (`tests/test_teaching.py`)
+# chứng minh chúng bằng nhau. Bản trong gói của `tensor_bytes`:
+
+# %% tags=["nbval-ignore-output"]
+import inspect
+
+from peft_course import costs
+
+print(inspect.getsource(costs.tensor_bytes))
+
+# %% [markdown]
 # Tốc độ học quá lớn làm mất mát thành `nan`; `train` dừng ngay ở bước đó, báo bằng tiếng Việt và trả
 # mô hình về trạng thái trước khi gọi (không để lại trọng số hỏng):
 
