@@ -620,18 +620,22 @@ try:
     published = report.load_results()
 except CourseError as e:
     published = None
-    print("Kết quả bench chưa có: chạy python bench/compare.py\n", e, sep="")
+    print("Kết quả bench chưa có: chạy python bench/compare.py")
+    if report.RESULTS_PATH.exists():  # có tệp nhưng hỏng/cũ: nói rõ vì sao
+        print(e)
 if published is not None:
     print(report.protocol_text(published))
     if not published.get("complete", True):
         print("Chưa đủ: còn thiếu", len(published.get("missing_runs", [])), "lần chạy.")
-    if "full" in published["summary"]["methods"]:
+    try:
         full_acc = report.stat(published, "full")
         best_step = report.stat(published, "full", "best_step")
         print(
             f"Tinh chỉnh toàn bộ (công bố): acc test {full_acc} qua {full_acc.n} seed, "
             f"checkpoint tốt nhất ở bước {best_step.fmt('.0f')}."
         )
+    except CourseError:
+        print("Kết quả bench chưa có số của tinh chỉnh toàn bộ: chạy python bench/compare.py")
 
 # %% [markdown]
 # Vì sao ba điều này quan trọng. **Checkpoint tốt nhất trên validation**: acc validation của tinh chỉnh toàn

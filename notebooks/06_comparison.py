@@ -329,7 +329,8 @@ def load_published() -> dict | None:
         res = report.load_results()
     except CourseError as e:
         print("Kết quả bench chưa có: chạy python bench/compare.py")
-        print(f"({e})")
+        if report.RESULTS_PATH.exists():  # có tệp nhưng hỏng/cũ: nói rõ vì sao
+            print(e)
         return None
     if not res.get("complete", True):
         todo = res.get("missing_runs", [])
