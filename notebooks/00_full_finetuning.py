@@ -635,7 +635,8 @@ if published is not None:
             f"checkpoint tốt nhất ở bước {best_step.fmt('.0f')}."
         )
     except CourseError:
-        print("Kết quả bench chưa có số của tinh chỉnh toàn bộ: chạy python bench/compare.py")
+        print("Kết quả bench chưa có số của tinh chỉnh toàn bộ: "
+              "chạy python bench/compare.py")
 
 # %% [markdown]
 # Vì sao ba điều này quan trọng. **Checkpoint tốt nhất trên validation**: acc validation của tinh chỉnh toàn
