@@ -409,10 +409,12 @@ PEFT = [m for m in SUMMARY if m != "full"]
 if published is None:
     missing("bảng so sánh")
 else:
-    try:
-        display(Markdown(report.published_table(published)))
-    except (CourseError, KeyError, TypeError) as e:
-        print(f"Bảng chính chưa dựng được từ kết quả hiện có ({e!r}).")
+    ready = [m for m in SUMMARY if stat_of(m) is not None and m in COSTS]
+    if len(ready) < len(SUMMARY):
+        print("Chưa có số của:", ", ".join(SUMMARY[m]["label"] for m in SUMMARY
+                                          if m not in ready))
+    if ready:
+        display(Markdown(report.published_table(published, ready)))
     lines = [
         "| phương pháp | lr chọn | bước tốt nhất | bước tới 90% | giây tới 90% "
         "| seed đạt 90% | r = P_t/P | thời gian/bước so với toàn bộ "
@@ -703,7 +705,8 @@ else:
 # %% tags=["nbval-ignore-output"]
 def time_verdict() -> str:
     """Nhận định tuyên bố 2 từ các tỉ số thời gian đã công bố."""
-    rs = {m: COSTS[m]["param_ratio"] for m in PEFT if m in COSTS}
+    rs = {m: COSTS[m]["param_ratio"] for m in PEFT if m in COSTS and stat_of(m)}
+    absent = [SUMMARY[m]["label"] for m in PEFT if m not in rs]
     steps = {m: step_ratio(m) for m in rs}
     t90 = {m: to90_ratio(m) for m in rs}
     never = [SUMMARY[m]["label"] for m in rs if stat_of(m, "steps_to_target") is None]
@@ -719,27 +722,29 @@ def time_verdict() -> str:
     verdict = (
         "đúng" if len(holds) == len(rs) else f"sai với {len(rs) - len(holds)}/{len(rs)}"
     )
+    to90 = [v for v in t90.values() if v is not None]
     text = (
         f"Nhận định: {verdict} phương pháp. r chỉ {span(rs.values(), '.4f')}, "
-        "nhưng một bước "
-        f"tốn {span(measured)}× thời gian của toàn bộ, và tới 90% tốn "
-        f"{span(t90.values())}× thời gian của toàn bộ"
+        f"nhưng một bước tốn {span(measured)}× thời gian của toàn bộ"
     )
+    if to90:
+        text += f", và tới 90% tốn {span(to90)}× thời gian của toàn bộ"
     if never:
-        text += (
-            f"; {', '.join(never)} không đạt 90% trong ngân sách (thời gian tới 90%: ∞)"
-        )
+        text += f"; {', '.join(never)} không đạt 90% trong ngân sách (tới 90%: ∞)"
+    if absent:
+        text += f"; chưa có số của {', '.join(absent)}"
     return text + "."
 
 
 if SUMMARY and COSTS:
     TIME_VERDICT = time_verdict()
     print(TIME_VERDICT)
-    CLAIMS[2] = (
-        "$T_{peft} \\approx r \\cdot T_{full}$",
-        TIME_VERDICT.split(". ", 1)[-1],
-        TIME_VERDICT.split(". ")[0].removeprefix("Nhận định: "),
-    )
+    if TIME_VERDICT.startswith("Nhận định: "):
+        CLAIMS[2] = (
+            "$T_{peft} \\approx r \\cdot T_{full}$",
+            TIME_VERDICT.split(". ", 1)[-1],
+            TIME_VERDICT.split(". ")[0].removeprefix("Nhận định: "),
+        )
 else:
     missing("thời gian của các phương pháp (tuyên bố 2)")
 
@@ -767,7 +772,8 @@ def accuracy_verdict() -> str:
         if not groups[1]
         else "không phải lúc nào cũng đúng"
     )
-    return f"Nhận định: {verdict}. " + "; ".join(parts) + "."
+    detail = "; ".join(parts)
+    return f"Nhận định: {verdict}. {detail[:1].upper()}{detail[1:]}."
 
 
 if stat_of("full") is not None:
@@ -863,7 +869,9 @@ if SMALL_CMP:
     DATA_VERDICT = (
         f"LoRA có acc test cao hơn rõ toàn bộ ở N = {wins or none}, "
         f"thấp hơn rõ ở N = {losses or none}, ngang ở các cỡ còn lại; "
-        "N_data ≪ P_model ở mọi cỡ, nên tỉ số ấy một mình không quyết định."
+        + ("N_data ≪ P_model ở mọi cỡ và LoRA thắng ở mọi cỡ đã đo."
+           if len(wins) == len(sizes) else
+           "N_data ≪ P_model ở mọi cỡ, nên tỉ số ấy một mình không quyết định.")
     )
     print("Nhận định 4:", VAR_VERDICT)
     print("Nhận định 7:", DATA_VERDICT)
