@@ -94,7 +94,7 @@ from peft_course.plots import FIG_WIDTH, plot_histories, use_course_style
 use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 # cảnh báo ngừng hỗ trợ của transformers khi peft dựng mô hình: không liên quan tới bài
 warnings.filterwarnings("ignore", category=FutureWarning)
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
 # Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
@@ -416,14 +416,16 @@ print(f"Số câu đổi nhãn dự đoán: {int(flipped)}/{len(v_base)}")
 # %% tags=["nbval-ignore-output"]
 if IS_GPT2:
     local = max(rho[s] for s in sites[:2])
-    deep = min(rho[s] for s in sites[2:])
+    after = min(rho[s] for s in sites[2:])
+    final = rho["transformer.ln_f"]
     print(
         f"Tại chỗ bias đi vào (ln_1, c_attn của khối 0): ρ ≤ {local:.1e} → "
         + ("đúng là phép dịch hằng." if local < 1e-3 else "KHÔNG phải phép dịch hằng.")
     )
     print(
-        f"Sau attention/LayerNorm/GELU: ρ ≥ {deep:.2f} → "
-        + ("không còn là phép dịch." if deep > 0.1 else "vẫn gần như phép dịch.")
+        f"Sau attention của khối 0: ρ ≥ {after:.2f} ({after / local:,.0f} lần); "
+        f"ở ln_f: ρ = {final:.2f} → "
+        + ("không còn là phép dịch." if final > 0.1 else "vẫn gần như phép dịch.")
     )
 print(
     f"Cấu trúc biểu diễn cuối: khoảng cách giữa các câu đổi"
@@ -449,7 +451,7 @@ print(
 from peft_course import train
 from peft_course.bitfit import BiasDelta, BitFitConfig, apply_bitfit
 
-groups = list(formula) if IS_GPT2 else ["all"]
+groups = ["attention_query", "layernorm", "mlp", "all"] if IS_GPT2 else ["all"]
 for which in groups:
     m = course.fresh_model()
     names = apply_bitfit(m, BitFitConfig(which))
@@ -573,40 +575,44 @@ for v, res in explored.items():
 
 
 # %% tags=["nbval-ignore-output"]
-def load_published() -> dict | None:
-    """Kết quả bench đã công bố, hoặc None (in lý do và lệnh sinh lại) nếu chưa có."""
+def load_published(methods: list[str]) -> tuple[dict | None, list[str]]:
+    """Kết quả bench đã công bố và các phương pháp trong `methods` đã có số.
+
+    Chưa có tệp (bench đang chạy): in lý do và lệnh sinh ra, trả về (None, [])."""
     try:
         results = report.load_results()
-        report.stat(results, "full")
-        return results
-    except (CourseError, KeyError) as e:
+    except CourseError as e:
         print(f"Kết quả bench chưa có: {e}")
-        print(f"Sinh bằng: {report.REFRESH_COMMAND}")
-        return None
-
-
-published = load_published()
-if published is not None:
+        return None, []
+    ready = []
+    for key in methods:
+        try:
+            report.stat(results, key)
+            ready.append(key)
+        except (CourseError, KeyError):
+            print(f"Kết quả bench chưa có cho {key!r}: chạy {report.REFRESH_COMMAND}")
     if MODEL is not None:
-        print("Các số dưới đây đo trên mô hình đóng gói, không phải", MODEL)
-    try:
-        display(Markdown(report.published_table(published, ["full", "bitfit"])))
-        share = report.gain_share(published, "bitfit")
-        best = report.stat(published, "bitfit", "best_step")
-        full_best = report.stat(published, "full", "best_step")
-        print(
-            f"BitFit (mọi bias): {share.fmt('.0f', unit='%')} phần tăng của tinh chỉnh "
-            f"toàn bộ, {share.n} seed"
-        )
-        print(
-            f"Bước của checkpoint tốt nhất: BitFit {best.fmt('.0f')}, "
-            f"toàn bộ {full_best.fmt('.0f')}"
-        )
-        if best.mean is not None and full_best.mean is not None:
-            slower = best.mean > full_best.mean
-            print("→ BitFit cần", "nhiều" if slower else "không nhiều", "bước hơn")
-    except (CourseError, KeyError) as e:
-        print(f"Kết quả bench chưa đủ cho BitFit: {e}")
+        print("Số đã công bố đo trên mô hình đóng gói, không phải", MODEL)
+    return results, ready
+
+
+published, ready = load_published(["full", "bitfit"])
+if ready == ["full", "bitfit"]:
+    display(Markdown(report.published_table(published, ready)))
+    share = report.gain_share(published, "bitfit")
+    best = report.stat(published, "bitfit", "best_step")
+    full_best = report.stat(published, "full", "best_step")
+    print(
+        f"BitFit (mọi bias): {share.fmt('.0f', unit='%')} phần tăng của tinh chỉnh "
+        f"toàn bộ, {share.n} seed"
+    )
+    print(
+        f"Bước của checkpoint tốt nhất: BitFit {best.fmt('.0f')}, "
+        f"toàn bộ {full_best.fmt('.0f')}"
+    )
+    if best.mean is not None and full_best.mean is not None:
+        more = "cần nhiều" if best.mean > full_best.mean else "không cần nhiều"
+        print(f"→ BitFit {more} bước hơn tinh chỉnh toàn bộ")
 
 # %% [markdown]
 # So với lần chạy minh họa 150 bước ở trên: BitFit cập nhật ít tham số, với tốc độ học lớn; dòng "bước của
@@ -620,15 +626,13 @@ demo_share = (
     (bitfit_all.test_accuracy - base.test_accuracy) / gain if gain > 0 else float("nan")
 )
 print(
-    f"Lần chạy minh họa (150 bước, 1 seed): {100 * demo_share:.0f}%"
+    f"Lần chạy minh họa ({experiments.DEFAULT_STEPS} bước, 1 seed):"
+    f" {100 * demo_share:.0f}%"
     " phần tăng của toàn bộ"
 )
-if published is not None:
-    try:
-        share = report.gain_share(published, "bitfit")
-        print(f"Bench (hội tụ, {share.n} seed):", share.fmt(".0f", unit="%"))
-    except (CourseError, KeyError):
-        pass
+if "bitfit" in ready:
+    share = report.gain_share(published, "bitfit")
+    print(f"Bench (hội tụ, {share.n} seed):", share.fmt(".0f", unit="%"))
 
 # %% [markdown]
 # ### Số đo trên máy của bạn (minh họa)

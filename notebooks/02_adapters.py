@@ -96,7 +96,7 @@ from peft_course.plots import plot_histories, use_course_style
 use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 # cảnh báo ngừng hỗ trợ của transformers: không liên quan tới bài
 warnings.filterwarnings("ignore", category=FutureWarning)
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
 # Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
@@ -494,34 +494,37 @@ for v, res in explored.items():
 
 
 # %% tags=["nbval-ignore-output"]
-def load_published() -> dict | None:
-    """Kết quả bench đã công bố, hoặc None (in lý do và lệnh sinh lại) nếu chưa có."""
+def load_published(methods: list[str]) -> tuple[dict | None, list[str]]:
+    """Kết quả bench đã công bố và các phương pháp trong `methods` đã có số.
+
+    Chưa có tệp (bench đang chạy): in lý do và lệnh sinh ra, trả về (None, [])."""
     try:
         results = report.load_results()
-        report.stat(results, "full")
-        return results
-    except (CourseError, KeyError) as e:
+    except CourseError as e:
         print(f"Kết quả bench chưa có: {e}")
-        print(f"Sinh bằng: {report.REFRESH_COMMAND}")
-        return None
-
-
-published = load_published()
-if published is not None:
+        return None, []
+    ready = []
+    for key in methods:
+        try:
+            report.stat(results, key)
+            ready.append(key)
+        except (CourseError, KeyError):
+            print(f"Kết quả bench chưa có cho {key!r}: chạy {report.REFRESH_COMMAND}")
     if MODEL is not None:
-        print("Các số dưới đây đo trên mô hình đóng gói, không phải", MODEL)
-    try:
-        table = report.published_table(published, ["full", "houlsby", "pfeiffer"])
-        display(Markdown(table))
-        for key in ("houlsby", "pfeiffer"):
-            share = report.gain_share(published, key)
-            best = report.stat(published, key, "best_step")
-            print(
-                f"{key}: {share.fmt('.0f', unit='%')} phần tăng của toàn bộ, "
-                f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({share.n} seed)"
-            )
-    except (CourseError, KeyError) as e:
-        print(f"Kết quả bench chưa đủ cho adapter: {e}")
+        print("Số đã công bố đo trên mô hình đóng gói, không phải", MODEL)
+    return results, ready
+
+
+published, ready = load_published(["full", "houlsby", "pfeiffer"])
+if "full" in ready and len(ready) > 1:
+    display(Markdown(report.published_table(published, ready)))
+    for key in ready[1:]:
+        share = report.gain_share(published, key)
+        best = report.stat(published, key, "best_step")
+        print(
+            f"{key.capitalize()}: {share.fmt('.0f', unit='%')} phần tăng của toàn bộ, "
+            f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({share.n} seed)"
+        )
 
 # %% [markdown]
 # So với lần chạy minh họa 150 bước ở trên: một lần chạy cắt ở 150 bước đo ngân sách chứ không đo phương pháp.
@@ -535,14 +538,12 @@ demo_share = (
     (pfeiffer.test_accuracy - base.test_accuracy) / gain if gain > 0 else float("nan")
 )
 print(
-    f"Pfeiffer, lần chạy minh họa (150 bước, 1 seed): {100 * demo_share:.0f}% phần tăng"
+    f"Pfeiffer, lần chạy minh họa ({experiments.DEFAULT_STEPS} bước, 1 seed):"
+    f" {100 * demo_share:.0f}% phần tăng"
 )
-if published is not None:
-    try:
-        share = report.gain_share(published, "pfeiffer")
-        print(f"Pfeiffer, bench (hội tụ, {share.n} seed): {share.fmt('.0f', unit='%')}")
-    except (CourseError, KeyError):
-        pass
+if "pfeiffer" in ready:
+    share = report.gain_share(published, "pfeiffer")
+    print(f"Pfeiffer, bench (hội tụ, {share.n} seed): {share.fmt('.0f', unit='%')}")
 
 # %% [markdown]
 # ### Số đo trên máy của bạn (minh họa)
