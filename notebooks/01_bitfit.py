@@ -261,7 +261,7 @@ bitfit_all = experiments.run(
 )
 plot_histories(
     {"tinh chỉnh toàn bộ": full.history, bitfit_all.name: bitfit_all.history},
-    title="BitFit (minh họa, 150 bước)",
+    title=f"BitFit (minh họa, {experiments.DEFAULT_STEPS} bước)",
 )
 plt.show()
 print(
@@ -338,6 +338,9 @@ if IS_GPT2:
     fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.4))
     colors = ["tab:green" if rho[s] < 1e-3 else "tab:blue" for s in sites]
     ax.bar(range(len(sites)), [rho[s] for s in sites], color=colors)
+    for i, s in enumerate(sites):  # cột ≈ 0 không thấy được: ghi chữ
+        if rho[s] < 1e-3:
+            ax.text(i, 0.01, "≈ 0", ha="center", va="bottom", color="tab:green")
     short = [s.replace("transformer.", "") for s in sites]
     ax.set_xticks(range(len(sites)), short, rotation=30, ha="right")
     ax.set(
@@ -407,7 +410,7 @@ print(f"Số câu đổi nhãn dự đoán: {int(flipped)}/{len(v_base)}")
 # >
 # > **Đo được** (ô trên và ô dưới, trên mô hình của bài): đúng **cho một lớp affine**: ở chỗ bias đi vào và qua
 # > lớp tuyến tính kế tiếp, độ lệch là một phép dịch hằng ($\rho \approx 0$), khoảng cách giữa các token không
-# > đổi. **Sai cho cả mạng**: sau attention, LayerNorm và GELU, độ lệch khác nhau theo từng token ($\rho$ gần 1),
+# > đổi. **Sai cho cả mạng**: sau attention, LayerNorm và GELU, độ lệch khác nhau theo từng token ($\rho$ lớn),
 # > khoảng cách giữa các câu ở trạng thái ẩn cuối đổi, và nhãn dự đoán đổi theo — đó chính là cách BitFit học
 # > được bài toán. Giới hạn thật của BitFit là *số* bậc tự do ($11dL + d$ trên GPT-2) và việc chúng chỉ tác động
 # > qua những phép dịch ấy, không phải là nó "chỉ dịch phân phối". Kết luận in dưới đây được tính từ chính các số
@@ -646,7 +649,7 @@ rows = [full, bitfit_all, *explored.values(), base]
 display(Markdown(experiments.results_table(rows, full, base)))
 plot_histories(
     {r.name: r.history for r in [full, bitfit_all, *explored.values()]},
-    title="BitFit, minh họa 150 bước",
+    title=f"BitFit, minh họa {experiments.DEFAULT_STEPS} bước",
 )
 plt.show()
 

@@ -323,7 +323,7 @@ pfeiffer = experiments.run(
 )
 plot_histories(
     {"tinh chỉnh toàn bộ": full.history, pfeiffer.name: pfeiffer.history},
-    title="Adapter Pfeiffer (minh họa, 150 bước)",
+    title=f"Adapter Pfeiffer (minh họa, {experiments.DEFAULT_STEPS} bước)",
 )
 plt.show()
 print(
@@ -557,7 +557,7 @@ rows = [full, pfeiffer, *explored.values(), base]
 display(Markdown(experiments.results_table(rows, full, base)))
 plot_histories(
     {r.name: r.history for r in [full, pfeiffer, *explored.values()]},
-    title="Adapter, minh họa 150 bước",
+    title=f"Adapter, minh họa {experiments.DEFAULT_STEPS} bước",
 )
 plt.show()
 
