@@ -498,10 +498,14 @@ def load_published(methods: list[str]) -> tuple[dict | None, list[str]]:
     """Kết quả bench đã công bố và các phương pháp trong `methods` đã có số.
 
     Chưa có tệp (bench đang chạy): in lý do và lệnh sinh ra, trả về (None, [])."""
+    if not report.RESULTS_PATH.exists():
+        print("Kết quả bench chưa có (peft_course/assets/results/comparison.json).")
+        print("Sinh bằng:", report.REFRESH_COMMAND)
+        return None, []
     try:
         results = report.load_results()
-    except CourseError as e:
-        print(f"Kết quả bench chưa có: {e}")
+    except CourseError as e:  # tệp hỏng hoặc lược đồ cũ: lời báo nêu lệnh sinh lại
+        print(e)
         return None, []
     ready = []
     for key in methods:
