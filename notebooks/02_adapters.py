@@ -81,28 +81,52 @@ print(environment_report())
 #
 # ### Mô-đun adapter
 
-# %% tags=["teach"]
+# %%
+import warnings
+
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown, display
 from torch import nn
 
-from peft_course import count_parameters, experiments
-from peft_course.plots import plot_histories
+from peft_course import CourseError, arch, count_parameters, experiments, report
+from peft_course.adapter import AdapterConfig, BottleneckAdapter, apply_adapters
+from peft_course.plots import plot_histories, use_course_style
 
-torch.manual_seed(0)
-course = experiments.prepare()
-base_model = course.fresh_model()
-d, L = base_model.config.n_embd, base_model.config.n_layer
-P = count_parameters(base_model).total
+use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
+# cảnh báo ngừng hỗ trợ của transformers: không liên quan tới bài
+warnings.filterwarnings("ignore", category=FutureWarning)
+_ = torch.manual_seed(0)
+
+# %% tags=["colab-model", "nbval-ignore-output"]
+# Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
+# chạy offline, dùng trong CI).
+# Trên Colab có GPU, đổi MỘT dòng để chạy cùng bài trên mô hình thật, ví dụ:
+#   MODEL = "gpt2"                # GPT-2 small của OpenAI, 124 triệu tham số, vừa T4
+#   MODEL = "Qwen/Qwen2.5-0.5B"   # Qwen2.5 0,5 tỉ tham số (GQA, RoPE, không bias LN)
+# và DATA = "uit-vsfc" để dùng bộ UIT-VSFC thật (16 nghìn câu) thay dữ liệu đóng gói.
+MODEL = None
+DATA = None
+DTYPE = None  # None: float32; "bfloat16" trên GPU cho mô hình từ 1 tỉ tham số
+course = experiments.prepare(MODEL, dtype=DTYPE, data=DATA)
+model = course.fresh_model()
+print("Mô hình:", "đóng gói (offline)" if MODEL is None else MODEL)
+print(arch.describe(model))
+print(
+    "Dữ liệu:",
+    "đóng gói" if DATA is None else DATA,
+    f"| {len(course.train)} câu huấn luyện | thiết bị {course.device}",
+)
 
 
+# %% tags=["teach"]
 class Adapter(nn.Module):
     """h ↦ h + up(relu(down(h))); up = 0 lúc khởi tạo nên adapter là phép đồng nhất."""
 
     def __init__(self, d: int, r: int) -> None:
         super().__init__()
-        self.down = nn.Linear(d, r)
-        self.up = nn.Linear(r, d)
+        self.down = nn.Linear(d, r)  # W_down: r × d (nn.Linear lưu ra × vào)
+        self.up = nn.Linear(r, d)  # W_up: d × r
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
@@ -111,20 +135,42 @@ class Adapter(nn.Module):
 
 
 def adapter_size(d: int, r: int) -> int:
+    """Số tham số một adapter: dr + r (chiếu xuống) + rd + d (chiếu lên)."""
     return 2 * d * r + d + r
 
+
+# %% [markdown]
+# Kiểm tra với $d$ đọc từ mô hình: đúng hình dạng, là phép đồng nhất ở bước 0, số tham số bằng công thức (và
+# con số tham chiếu của GPT-2 small, $d = 768$, $r = 48$).
+
+# %%
+base_model = model  # mô hình nền, không bao giờ bị sửa trong bài
+shape = arch.attention_shape(base_model)
+d, L = shape.hidden, shape.num_layers
+P = count_parameters(base_model).total
+IS_GPT2 = (
+    arch.model_type(base_model) == "gpt2"
+)  # ô minh họa bên trong GPT-2 cần điều này
+SKIP = (
+    f"Ô này minh họa bên trong GPT-2; {MODEL} là {arch.model_type(base_model)}: bỏ qua."
+)
 
 a = Adapter(d, 16)
 h = torch.randn(2, 7, d)
 assert a(h).shape == h.shape and torch.equal(a(h), h)  # đồng nhất ở bước 0
 assert sum(p.numel() for p in a.parameters()) == adapter_size(d, 16)
-assert sum(p.numel() for p in Adapter(768, 48).parameters()) == 74_544  # GPT-2 small, REFERENCE
-print(f"một adapter d={d}, r=16: {adapter_size(d, 16):,} tham số (bài báo, không bias: {2 * d * 16:,})")
+assert sum(p.numel() for p in Adapter(768, 48).parameters()) == 74_544  # GPT-2 small
+print(
+    f"một adapter d={d}, r=16: {adapter_size(d, 16):,} tham số "
+    f"(bài báo, không bias: {2 * d * 16:,})"
+)
 
 # %% [markdown]
 # ### Chèn vào GPT-2
 # Ta bọc lớp chiếu ra của nhánh con (`attn.c_proj`, `mlp.c_proj`): lớp bọc gọi lớp gốc rồi đưa đầu ra qua
-# adapter. Khối GPT-2 không biết gì về adapter; nó vẫn gọi `self.c_proj(x)` như cũ.
+# adapter. Khối GPT-2 không biết gì về adapter; nó vẫn gọi `self.c_proj(x)` như cũ. Số chiều $d$ của adapter
+# đọc từ `model.config` của chính mô hình được chèn.
+
 
 # %% tags=["teach"]
 class WithAdapter(nn.Module):
@@ -140,7 +186,9 @@ class WithAdapter(nn.Module):
 
 
 def insert_adapters(model: nn.Module, r: int, placement: str = "houlsby") -> nn.Module:
-    """Đóng băng mô hình, chèn adapter sau attn.c_proj (Houlsby) và sau mlp.c_proj (cả hai cách)."""
+    """Đóng băng mô hình, chèn adapter sau mlp.c_proj (cả hai cách) và sau attn.c_proj
+    (chỉ Houlsby)."""
+    d = model.config.n_embd
     for p in model.parameters():
         p.requires_grad_(False)
     for block in model.transformer.h:
@@ -150,42 +198,138 @@ def insert_adapters(model: nn.Module, r: int, placement: str = "houlsby") -> nn.
     return model
 
 
+# %%
 batch = course.validation.batch(slice(0, 32), course.device)
 with torch.no_grad():
     base_logits = base_model(**batch).logits
-for placement, per_block in [("houlsby", 2), ("pfeiffer", 1)]:
-    m = insert_adapters(course.fresh_model(), 16, placement)
-    n = count_parameters(m).trainable
-    assert n == per_block * L * adapter_size(d, 16)
-    with torch.no_grad():
-        assert torch.allclose(m(**batch).logits, base_logits, atol=1e-6, rtol=0)  # bước 0: như mô hình nền
+if IS_GPT2:
+    for placement, per_block in [("houlsby", 2), ("pfeiffer", 1)]:
+        m = insert_adapters(course.fresh_model(), 16, placement)
+        n = count_parameters(m).trainable
+        assert n == per_block * L * adapter_size(d, 16)
+        with torch.no_grad():
+            same = torch.allclose(m(**batch).logits, base_logits, atol=1e-6, rtol=0)
+        assert same  # bước 0: như mô hình nền
+else:
+    print(SKIP)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% [markdown]
+# Bản trong gói, `peft_course.adapter` (`BottleneckAdapter`, `AdaptedLayer`, `apply_adapters`), làm đúng việc
+# trên và thêm: chọn phi tuyến, kiểm tra đầu vào với lỗi tiếng Việt, tìm chỗ đặt theo kiến trúc (GPT-2, Llama,
+# Qwen2… qua `peft_course.arch`), đúng dtype/thiết bị, và từ chối một mô hình đã mang một phương pháp. Phép thử
+# `tests/test_teaching.py` chứng minh `Adapter`, `WithAdapter`, `insert_adapters` ở trên cho cùng đầu ra, cùng
+# tên trạng thái và cùng số tham số huấn luyện với bản của gói.
+
+# %% tags=["nbval-ignore-output"]
+import inspect
+
+from peft_course import adapter
+
+print(inspect.getsource(adapter.apply_adapters))
+
+# %% [markdown]
+# ### Số tham số trên mô hình thật
+
+
+# %% tags=["nbval-check-output"]
+def adapted(r: int, placement: str) -> nn.Module:
+    """Mô hình nền mới đã chèn adapter của gói (chạy trên mọi kiến trúc được hỗ trợ)."""
+    m = course.fresh_model()
+    apply_adapters(m, AdapterConfig(r=r, placement=placement, activation="relu"))
+    return m
+
+
 for placement, per_block in [("houlsby", 2), ("pfeiffer", 1)]:
     for r in (4, 16, 64):
-        n = per_block * L * adapter_size(d, r)
-        print(f"{placement:>8} r={r:3d}: {per_block * L:2d} adapter × {adapter_size(d, r):6,} = {n:8,} tham số "
-              f"({100 * n / (P + n):.2f}% của nền + adapter)")
+        n = count_parameters(adapted(r, placement)).trainable
+        assert n == per_block * L * adapter_size(d, r)
+        print(
+            f"{placement:>8} r={r:3d}: {per_block * L:2d} adapter"
+            f" × {adapter_size(d, r):6,}"
+            f" = {n:8,} tham số ({100 * n / (P + n):.2f}% của nền + adapter)"
+        )
 
 # %% [markdown]
 # Phần trăm ở đây dùng mẫu số *nền + adapter* (mọi tham số đang có trong mô hình), giống
 # `print_trainable_parameters` của huggingface/peft và `count_parameters` của khóa học.
 #
-# ### Huấn luyện (Pfeiffer, $r = 16$)
-# Công thức chung: 150 bước, lô 32, tốc độ học `RECIPES["adapter"]`. Sau huấn luyện, mọi trọng số nền giống hệt
-# từng bit.
+# > **Bài viết gốc nói** (mục 4.1): $h' = h + W_{\text{up}}\,\sigma(W_{\text{down}} h)$ với
+# > $W_{\text{down}} \in \mathbb{R}^{d \times r}$, $W_{\text{up}} \in \mathbb{R}^{r \times d}$; và (mục 4.1.2) adapter
+# > có $P_{\text{adapter}} = 2dr$ tham số, so với $P_{\text{full}} = d^2$.
+# >
+# > **Đo được** (ô dưới, trên mô hình của bài):
+# > - *Hình dạng*: viết $W_{\text{down}} h$ (nhân bên trái một vectơ cột $h \in \mathbb{R}^d$) thì
+# >   $W_{\text{down}} \in \mathbb{R}^{r \times d}$ và $W_{\text{up}} \in \mathbb{R}^{d \times r}$; các hình dạng của bài
+# >   viết là của cách viết vectơ hàng $h W_{\text{down}}$, bị đảo khi nhân bên trái (phép nhân không xác định).
+# >   `nn.Linear` lưu trọng số dạng (ra × vào) = $(r, d)$ cho phép chiếu xuống.
+# > - *Số tham số*: mỗi adapter có $2dr + r + d$ tham số (hai bias), không phải $2dr$. Và tinh chỉnh toàn bộ học
+# >   **cả mô hình** (embedding, mọi khối, LayerNorm), không phải một ma trận $d \times d$: tỉ lệ thật là số tham số
+# >   adapter của cả mô hình chia cho số tham số của cả mô hình, không phải $2r/d$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-full = experiments.full_baseline(course)  # từ bộ đệm của bài 0
+# %% tags=["nbval-check-output"]
+r = 16
+houlsby_model = adapted(r, "houlsby")
+one = next(m for m in houlsby_model.modules() if isinstance(m, BottleneckAdapter))
+print(
+    "W_down (nn.Linear lưu ra × vào):",
+    tuple(one.down.weight.shape),
+    f"= (r, d) = ({r}, {d})",
+)
+print(
+    "W_up:                           ",
+    tuple(one.up.weight.shape),
+    f"= (d, r) = ({d}, {r})",
+)
+h_col = torch.randn(d, 1)
+assert (one.down.weight @ h_col).shape == (r, 1)  # W_down ∈ R^{r×d}: nhân bên trái được
+try:
+    torch.randn(d, r) @ h_col  # hình dạng của bài viết, W_down ∈ R^{d×r}
+except RuntimeError:
+    print(f"W_down ∈ R^{{d×r}} nhân bên trái h ∈ R^{d}: không xác định (lỗi hình dạng)")
+
+per_adapter = sum(p.numel() for p in one.parameters())
+n_adapters = sum(isinstance(m, BottleneckAdapter) for m in houlsby_model.modules())
+trainable = count_parameters(houlsby_model).trainable
+print(
+    f"một adapter: bài viết 2dr = {2 * d * r:,}; đếm thật {per_adapter:,} = 2dr + r + d"
+)
+print(f"Houlsby r={r}: {n_adapters} adapter, {trainable:,} tham số huấn luyện")
+print(f"tinh chỉnh toàn bộ: bài viết d² = {d * d:,}; cả mô hình thật {P:,}")
+print(
+    f"tỉ lệ adapter/toàn bộ: bài viết 2r/d = {2 * r / d:.3f}; thật {trainable / P:.3f}"
+)
+assert per_adapter == 2 * d * r + r + d and trainable == n_adapters * per_adapter
+
+# %% [markdown]
+# Trên mô hình đóng gói (từ vựng lớn so với $d$, chỉ 4 khối) tỉ lệ thật nhỏ hơn nhiều so với $2r/d$, vì mẫu số là cả
+# mô hình; trên một mô hình lớn có nhiều khối, số adapter tăng theo $L$ nhưng cả mô hình cũng vậy. Hãy đọc các
+# dòng in ra thay vì tin một công thức một-ma-trận.
+#
+# ### Huấn luyện (Pfeiffer, $r = 16$): một lần chạy minh họa
+# Công thức chung của các bài: 150 bước, lô 32, tốc độ học `RECIPES["adapter"]`. Đây là **một lần chạy ngắn để minh
+# họa**, một seed; số so sánh của khóa học ở phần *Đo đạc* (bench: tới 600 bước, 3 seed). Sau huấn luyện, mọi
+# trọng số nền giống hệt từng bit.
+
+# %% tags=["nbval-ignore-output"]
+full = experiments.full_baseline(course)  # từ bộ đệm của bài 0 (huấn luyện nếu chưa có)
 base = experiments.base_result(course)
 print("tốc độ học:", experiments.RECIPES["adapter"])
-scratch = insert_adapters(course.fresh_model(), 16, "pfeiffer")
-pfeiffer = experiments.run(course, "adapter Pfeiffer r=16 (tự xây)", scratch, "adapter", progress=False)
-plot_histories({"tinh chỉnh toàn bộ": full.history, pfeiffer.name: pfeiffer.history}, title="Adapter")
+if IS_GPT2:
+    scratch = insert_adapters(course.fresh_model(), 16, "pfeiffer")
+else:  # kiến trúc khác: bản của gói, cùng phép tính
+    scratch = adapted(16, "pfeiffer")
+pfeiffer = experiments.run(
+    course, "adapter Pfeiffer r=16 (tự xây)", scratch, "adapter", progress=False
+)
+plot_histories(
+    {"tinh chỉnh toàn bộ": full.history, pfeiffer.name: pfeiffer.history},
+    title=f"Adapter Pfeiffer (minh họa, {experiments.DEFAULT_STEPS} bước)",
+)
 plt.show()
-print(f"Pfeiffer r=16: acc test {pfeiffer.test_accuracy:.3f} | toàn bộ: {full.test_accuracy:.3f} | nền: {base.test_accuracy:.3f}")
+print(
+    f"Pfeiffer r=16: acc test {pfeiffer.test_accuracy:.3f} | toàn bộ: "
+    f"{full.test_accuracy:.3f} | nền: {base.test_accuracy:.3f}"
+)
 
 # %%
 base_state = dict(base_model.named_parameters())
@@ -193,34 +337,41 @@ for name, p in scratch.named_parameters():
     if ".adapter." in name:
         assert p.requires_grad
     else:
-        assert torch.equal(p, base_state[name.replace(".base_layer", "")]) and p.grad is None, name
-assert all(blk.mlp.c_proj.adapter.up.weight.abs().sum() > 0 for blk in scratch.transformer.h)  # adapter đã học
+        assert torch.equal(p, base_state[name.replace(".base_layer", "")]), name
+        assert p.grad is None, name
+ups = [m.up.weight for n, m in scratch.named_modules() if n.endswith(".adapter")]
+assert len(ups) == L and all(w.abs().sum() > 0 for w in ups)  # adapter đã học
 print("Trọng số nền giống hệt từng bit; adapter đã học.")
 
 # %% [markdown]
 # ### Cái giá lúc suy luận
 # Đo độ trễ một lượt xuôi ở lô 1 (một câu phản hồi), trung vị của nhiều lần đo, cho mô hình nền, Pfeiffer và
-# Houlsby. Số đo phụ thuộc máy và tải; không có `assert` ở đây.
+# Houlsby. Số đo phụ thuộc máy và tải (ô này là số đo trực tiếp, không phải số đã công bố); không có `assert` ở đây.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-from peft_course.costs import latency_ms  # trung vị thời gian một lượt xuôi (ms), bỏ vài lần đầu
+# %% tags=["nbval-ignore-output", "live-timing"]
+from peft_course.costs import latency_ms  # trung vị thời gian một lượt xuôi (ms)
 
-one = course.validation.batch(slice(0, 1), course.device)
-one = {k: v for k, v in one.items() if k != "labels"}
-latency_models = {"mô hình nền": base_model,
-                  "Pfeiffer r=16": insert_adapters(course.fresh_model(), 16, "pfeiffer"),
-                  "Houlsby r=16": insert_adapters(course.fresh_model(), 16, "houlsby"),
-                  "Houlsby r=64": insert_adapters(course.fresh_model(), 64, "houlsby")}
+one_batch = course.validation.batch(slice(0, 1), course.device)
+one_batch = {k: v for k, v in one_batch.items() if k != "labels"}
+latency_models = {
+    "mô hình nền": base_model,
+    "Pfeiffer r=16": adapted(16, "pfeiffer"),
+    "Houlsby r=16": adapted(16, "houlsby"),
+    "Houlsby r=64": adapted(64, "houlsby"),
+}
 latency = {}
 for _ in range(2):  # đo xen kẽ hai vòng, lấy vòng sau (máy đã "nóng")
-    latency = {k: latency_ms(m, one, repeats=60, warmup=5) for k, m in latency_models.items()}
-lines = ["| mô hình | adapter | độ trễ lô 1 (ms) | so với nền |", "|---|---:|---:|---:|"]
+    latency = {
+        k: latency_ms(m, one_batch, repeats=60, warmup=5)
+        for k, m in latency_models.items()
+    }
+lines = [
+    "| mô hình | adapter | độ trễ lô 1 (ms) | so với nền |",
+    "|---|---:|---:|---:|",
+]
 for k, ms in latency.items():
-    n_adapters = sum(isinstance(x, Adapter) for x in latency_models[k].modules())
-    lines.append(f"| {k} | {n_adapters} | {ms:.2f} | {ms / latency['mô hình nền']:.2f}× |")
-from IPython.display import Markdown, display
-
+    count = sum(isinstance(x, BottleneckAdapter) for x in latency_models[k].modules())
+    lines.append(f"| {k} | {count} | {ms:.2f} | {ms / latency['mô hình nền']:.2f}× |")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -235,30 +386,42 @@ display(Markdown("\n".join(lines)))
 # ## Đối chiếu
 #
 # ### Với `peft_course.adapter`
-# `apply_adapters(model, AdapterConfig(r, placement, activation))` làm đúng việc trên (thêm lựa chọn phi tuyến và
-# các kiểm tra đầu vào). Ta so số tham số, và chép trọng số adapter đã học của bản tự xây sang bản của gói: logits
+# `apply_adapters(model, AdapterConfig(r, placement, activation))` đặt adapter ở đúng những chỗ bản tự xây đặt.
+# Ta so tên các chỗ đặt và số tham số, rồi chép trọng số adapter đã học của bản tự xây sang bản của gói: logits
 # phải trùng.
 
 # %%
-from peft_course.adapter import AdapterConfig, BottleneckAdapter, apply_adapters
-
+facts = arch.arch_of(base_model)
 ref = course.fresh_model()
-names = apply_adapters(ref, AdapterConfig(r=16, placement="pfeiffer", activation="relu"))
-assert names == [f"transformer.h.{i}.mlp.c_proj" for i in range(L)]
-assert count_parameters(ref).trainable == count_parameters(scratch).trainable == L * adapter_size(d, 16)
+names = apply_adapters(
+    ref, AdapterConfig(r=16, placement="pfeiffer", activation="relu")
+)
+assert names == [f"{facts.blocks}.{i}.{facts.mlp_out}" for i in range(L)]
+assert count_parameters(ref).trainable == count_parameters(scratch).trainable
+assert count_parameters(ref).trainable == L * adapter_size(d, 16)
 with torch.no_grad():
-    for mine, theirs in zip(scratch.transformer.h, ref.transformer.h):
-        theirs.mlp.c_proj.adapter.load_state_dict(mine.mlp.c_proj.adapter.state_dict())  # cùng tên: down, up
+    for name in names:  # cùng tên: down, up
+        mine = scratch.get_submodule(name).adapter
+        ref.get_submodule(name).adapter.load_state_dict(mine.state_dict())
     assert torch.allclose(ref(**batch).logits, scratch(**batch).logits, atol=1e-5)
-print("Bản tự xây = bản của gói (cùng số tham số, cùng logits với cùng trọng số adapter).")
+print("Bản tự xây = bản của gói (cùng chỗ đặt, cùng số tham số, cùng logits).")
+
+# %% [markdown]
+# Một mô hình đã mang adapter thì không chèn thêm được (không áp hai lần, không trộn hai phương pháp): gói từ
+# chối và nêu phương pháp đã thấy.
+
+# %% tags=["nbval-check-output"]
+try:
+    apply_adapters(ref, AdapterConfig(r=16, placement="houlsby"))
+except CourseError as e:
+    print("CourseError:", e)
 
 # %% [markdown]
 # Và trên GPT-2 small (thiết bị `meta`: đúng hình dạng, không tốn bộ nhớ), số tham số khớp các con số tham chiếu
 # ($r = 48$). huggingface/peft không có adapter nút cổ chai (thư viện `adapters` của AdapterHub thì có); các con số
 # này lấy từ cấu hình của AdapterHub.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from transformers import GPT2Config, GPT2LMHeadModel
 
 for placement, expected in [("pfeiffer", 894_528), ("houlsby", 1_789_056)]:
@@ -267,46 +430,139 @@ for placement, expected in [("pfeiffer", 894_528), ("houlsby", 1_789_056)]:
     apply_adapters(small, AdapterConfig(r=48, placement=placement))
     c = count_parameters(small)
     assert c.trainable == expected
-    print(f"GPT-2 small, {placement}, r=48: {c.trainable:,} tham số ({100 * c.trainable / (c.total - c.trainable):.2f}% "
-          f"của nền, {c.percent:.2f}% của nền + adapter)")
+    print(
+        f"GPT-2 small, {placement}, r=48: {c.trainable:,} tham số "
+        f"({100 * c.trainable / (c.total - c.trainable):.2f}% của nền, "
+        f"{c.percent:.2f}% của nền + adapter)"
+    )
 
 # %% [markdown]
 # ## Thí nghiệm với widget
 # Núm: bề rộng nút cổ chai $r$ (cách đặt Houlsby). Thanh trượt vẽ số tham số huấn luyện theo $r$, so với tinh chỉnh
-# toàn bộ: số tham số tăng tuyến tính theo $r$, và ở $r = d$ thì hai adapter mỗi khối đã gần bằng một phần ba khối.
-# Nút "Huấn luyện" chạy 150 bước ở $r$ đã chọn (Houlsby) và vẽ cạnh tinh chỉnh toàn bộ.
+# toàn bộ (hình vẽ sẵn cho mọi $r$, nên trang web tĩnh cũng đổi được): số tham số tăng tuyến tính theo $r$.
+# Hộp chọn và nút "Huấn luyện" chạy 150 bước ở $r$ đã chọn (Houlsby) và vẽ cạnh tinh chỉnh toàn bộ; $r = 16$
+# được huấn luyện sẵn, các giá trị khác cần một kernel (Colab hoặc Jupyter). Đây cũng là lần chạy minh họa.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 from peft_course.widgets import knob_explorer, training_explorer
+
+COLAB_URL = (
+    "https://colab.research.google.com/github/peft-course/peft-course/blob/main/"
+    "notebooks/02_adapters.ipynb"
+)
 
 
 def houlsby(r: int) -> nn.Module:
+    """Mô hình nền mới đã chèn adapter Houlsby bề rộng r (phi tuyến mặc định)."""
     m = course.fresh_model()
     apply_adapters(m, AdapterConfig(r=r, placement="houlsby"))
     return m
 
 
-r_values = [1, 2, 4, 8, 16, 32, 64, 128, d]
-r_counts = knob_explorer(r_values, lambda r: count_parameters(houlsby(r)).trainable, full=P, knob="r", value=16)
+r_values = sorted({r for r in (1, 2, 4, 8, 16, 32, 64, 128) if r <= d} | {d})
+r_counts = knob_explorer(
+    r_values,
+    lambda r: count_parameters(houlsby(r)).trainable,
+    full=P,
+    knob="r",
+    value=16,
+)
 assert all(r_counts[r] == 2 * L * adapter_size(d, r) for r in r_values)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-explored = training_explorer(course, houlsby, "adapter", [4, 16, 64], baseline=full, knob="r", value=16)
+# %% tags=["nbval-ignore-output"]
+explored = training_explorer(
+    course,
+    houlsby,
+    "adapter",
+    [4, 16, 64],
+    baseline=full,
+    knob="r",
+    value=16,
+    colab_url=COLAB_URL,
+)
 for v, res in explored.items():
     res.name = f"adapter Houlsby r={v}"
 
 # %% [markdown]
 # ## Đo đạc
-# Các số do máy của bạn đo. Thời gian mỗi bước và bộ nhớ gần với tinh chỉnh toàn bộ hơn ta tưởng: lan truyền ngược
-# vẫn đi qua cả mạng (adapter nằm ở mọi khối, kể cả khối đầu), chỉ bỏ được gradient và trạng thái Adam của trọng
-# số nền.
+#
+# ### Số đã công bố: Houlsby và Pfeiffer (bench, hội tụ, 3 seed)
+# Mọi so sánh về độ chính xác và "% phần tăng của tinh chỉnh toàn bộ" lấy từ kết quả của `bench/compare.py` theo
+# giao thức đo chung của khóa học: tốc độ học chọn trên validation, tới 600 bước, giữ checkpoint tốt nhất trên
+# validation, 3 seed (trung bình ± độ lệch chuẩn), trên mô hình đóng gói, $r = 16$. Ô dưới đọc chúng qua
+# `peft_course.report`; nếu tệp kết quả chưa có, nó nói cách sinh ra.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-display(Markdown(experiments.results_table([full, pfeiffer, *explored.values(), base], full, base)))
-plot_histories({r.name: r.history for r in [full, pfeiffer, *explored.values()]}, title="Bài 2")
+
+# %% tags=["nbval-ignore-output"]
+def load_published(methods: list[str]) -> tuple[dict | None, list[str]]:
+    """Kết quả bench đã công bố và các phương pháp trong `methods` đã có số.
+
+    Chưa có tệp (bench đang chạy): in lý do và lệnh sinh ra, trả về (None, [])."""
+    if not report.RESULTS_PATH.exists():
+        print("Kết quả bench chưa có (peft_course/assets/results/comparison.json).")
+        print("Sinh bằng:", report.REFRESH_COMMAND)
+        return None, []
+    try:
+        results = report.load_results()
+    except CourseError as e:  # tệp hỏng hoặc lược đồ cũ: lời báo nêu lệnh sinh lại
+        print(e)
+        return None, []
+    ready = []
+    for key in methods:
+        try:
+            report.stat(results, key)
+            ready.append(key)
+        except (CourseError, KeyError):
+            print(f"Kết quả bench chưa có cho {key!r}: chạy {report.REFRESH_COMMAND}")
+    if MODEL is not None:
+        print("Số đã công bố đo trên mô hình đóng gói, không phải", MODEL)
+    return results, ready
+
+
+published, ready = load_published(["full", "houlsby", "pfeiffer"])
+if "full" in ready and len(ready) > 1:
+    display(Markdown(report.published_table(published, ready)))
+    for key in ready[1:]:
+        share = report.gain_share(published, key)
+        best = report.stat(published, key, "best_step")
+        print(
+            f"{key.capitalize()}: {share.fmt('.0f', unit='%')} phần tăng của toàn bộ, "
+            f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({share.n} seed)"
+        )
+
+# %% [markdown]
+# So với lần chạy minh họa 150 bước ở trên: một lần chạy cắt ở 150 bước đo ngân sách chứ không đo phương pháp.
+# Nếu adapter chưa tới checkpoint tốt nhất của nó (dòng "checkpoint tốt nhất ở bước …" ở trên), phần tăng trông
+# nhỏ hơn khi đã hội tụ; bench chạy tới khi validation phẳng. Ô dưới tính phần tăng của lần chạy minh họa để bạn
+# so với số đã công bố.
+
+# %% tags=["nbval-ignore-output"]
+gain = full.test_accuracy - base.test_accuracy
+demo_share = (
+    (pfeiffer.test_accuracy - base.test_accuracy) / gain if gain > 0 else float("nan")
+)
+print(
+    f"Pfeiffer, lần chạy minh họa ({experiments.DEFAULT_STEPS} bước, 1 seed):"
+    f" {100 * demo_share:.0f}% phần tăng"
+)
+if "pfeiffer" in ready:
+    share = report.gain_share(published, "pfeiffer")
+    print(f"Pfeiffer, bench (hội tụ, {share.n} seed): {share.fmt('.0f', unit='%')}")
+
+# %% [markdown]
+# ### Số đo trên máy của bạn (minh họa)
+# Bảng dưới là các lần chạy minh họa trong bài (một seed, 150 bước), do máy của bạn đo; cột bộ nhớ là RSS đỉnh
+# của tiến trình, không phải bộ nhớ theo phần của bench. Thời gian mỗi bước gần với tinh chỉnh toàn bộ hơn ta
+# tưởng: lan truyền ngược vẫn đi qua cả mạng (adapter nằm ở mọi khối, kể cả khối đầu), chỉ bỏ được gradient và
+# trạng thái Adam của trọng số nền.
+
+# %% tags=["nbval-ignore-output", "live-timing"]
+rows = [full, pfeiffer, *explored.values(), base]
+display(Markdown(experiments.results_table(rows, full, base)))
+plot_histories(
+    {r.name: r.history for r in [full, pfeiffer, *explored.values()]},
+    title=f"Adapter, minh họa {experiments.DEFAULT_STEPS} bước",
+)
 plt.show()
 
 # %% [markdown]
@@ -316,12 +572,16 @@ plt.show()
 # - Houlsby: hai adapter mỗi khối (sau attention và sau MLP); Pfeiffer: một (sau MLP), một nửa số tham số.
 # - Chèn bằng cách bọc lớp chiếu ra của nhánh con; trọng số nền không đổi một bit.
 # - Adapter không gộp được vào trọng số: mỗi lượt xuôi chậm hơn, rõ nhất ở lô nhỏ.
+# - Bài viết gốc viết $W_{\text{down}} \in \mathbb{R}^{d \times r}$ (đảo khi nhân bên trái) và so $2dr$ với $d^2$:
+#   đếm thật là $2dr + r + d$ mỗi adapter, so với số tham số của *cả* mô hình.
+# - So sánh độ chính xác chỉ đọc từ bench (hội tụ, 3 seed); một lần chạy 150 bước đánh giá thấp các adapter.
 
 # %% [markdown]
 # ## Bài tập
 #
 # **Bài 1 (dễ).** Với GPT-2 small ($d = 768$, $L = 12$), Houlsby với $r = 64$ có bao nhiêu tham số? Bao nhiêu nếu
 # đếm như bài báo (không bias)?
+
 
 # %%
 def check_count(with_bias: int, without_bias: int) -> None:
@@ -345,14 +605,20 @@ if my_with is not None:
 # khởi tạo *ngược lại* ($W_{\text{down}} = 0$, $b_{\text{down}} = 0$, $W_{\text{up}}$ ngẫu nhiên) và kiểm tra: nó cũng
 # là đồng nhất ở bước 0, nhưng sau một lần lan truyền ngược, gradient của $W_{\text{up}}$ và $W_{\text{down}}$ ra sao?
 
+
 # %%
 def check_reverse_init(adapter: nn.Module) -> None:
     h = torch.randn(4, 5, d)
     assert torch.allclose(adapter(h), h), "Adapter phải là đồng nhất ở bước 0."
     adapter(h).pow(2).sum().backward()
-    g_up, g_down = adapter.up.weight.grad.abs().max().item(), adapter.down.weight.grad.abs().max().item()
+    g_up, g_down = (
+        adapter.up.weight.grad.abs().max().item(),
+        adapter.down.weight.grad.abs().max().item(),
+    )
     print(f"max |grad W_up| = {g_up:.2e}, max |grad W_down| = {g_down:.2e}")
-    assert g_up == 0.0, "Với ReLU và W_down = 0, b_down = 0: ReLU(0) = 0 nên W_up không nhận gradient."
+    assert g_up == 0.0, (
+        "Với ReLU và W_down = 0, b_down = 0: ReLU(0) = 0 nên W_up không nhận gradient."
+    )
 
 
 def reverse_adapter() -> nn.Module:
@@ -384,13 +650,19 @@ except NotImplementedError:
 # \mathrm{up}(f(\mathrm{down}(x)))$, tức adapter đọc *đầu vào* của nhánh MLP (đầu ra của `ln_2`) thay vì đầu ra của
 # nó. Viết lớp bọc `ParallelMLP` cho `block.mlp`, kiểm tra bước 0 không đổi và số tham số bằng Pfeiffer.
 
+
 # %%
 def check_parallel(make_model) -> None:
     m = make_model(16)
-    assert count_parameters(m).trainable == L * adapter_size(d, 16), "Cần đúng L adapter d → 16 → d."
+    n = count_parameters(m).trainable
+    assert n == L * adapter_size(d, 16), "Cần đúng L adapter d → 16 → d."
     with torch.no_grad():
-        assert torch.allclose(m(**batch).logits, base_logits, atol=1e-6), "Bước 0 phải như mô hình nền."
-    print("Đúng. Thử huấn luyện: experiments.run(course, 'song song', make_model(16), 'adapter').")
+        same = torch.allclose(m(**batch).logits, base_logits, atol=1e-6)
+    assert same, "Bước 0 phải như mô hình nền."
+    print(
+        "Đúng. Thử huấn luyện: "
+        "experiments.run(course, 'song song', make_model(16), 'adapter')."
+    )
 
 
 def parallel_model(r: int) -> nn.Module:
@@ -430,13 +702,18 @@ except NotImplementedError:
 # rất sớm? Đo độ trễ lô 1 và lô 64 bằng `latency_ms` cho Houlsby $r = 64$: phần trăm chậm thêm thay đổi thế
 # nào khi lô lớn lên, và vì sao?
 
+
 # %%
 def check_latency(batch_size: int = 64) -> None:
-    big = {k: v for k, v in course.validation.batch(slice(0, batch_size), course.device).items() if k != "labels"}
+    big = course.validation.batch(slice(0, batch_size), course.device)
+    big = {k: v for k, v in big.items() if k != "labels"}
     m = latency_models["Houlsby r=64"]
-    for name, inputs in [("lô 1", one), (f"lô {batch_size}", big)]:
-        slow = latency_ms(m, inputs, repeats=20) / latency_ms(base_model, inputs, repeats=20)
+    for name, inputs in [("lô 1", one_batch), (f"lô {batch_size}", big)]:
+        slow = latency_ms(m, inputs, repeats=20) / latency_ms(
+            base_model, inputs, repeats=20
+        )
         print(f"{name}: Houlsby r=64 chậm hơn nền {100 * (slow - 1):.0f}%")
+
 
 # %% [markdown]
 # <details><summary>Lời giải</summary>

@@ -171,6 +171,23 @@ def pair_query_bias(base, tok) -> None:
     assert trainable(ours) == trainable(pkg) == d
 
 
+def pair_query_bitfit(base, tok) -> None:
+    from peft_course.bitfit import BiasDelta, BitFitConfig, apply_bitfit
+
+    ns = teach("01")
+    d, L = base.config.n_embd, base.config.n_layer
+    ours = ns["query_bitfit"](copy.deepcopy(base))
+    pkg = copy.deepcopy(base)
+    apply_bitfit(pkg, BitFitConfig("attention_query"))
+    randomize(ours, ("delta",))
+    with torch.no_grad():
+        for mine, theirs in zip(ours.transformer.h, pkg.transformer.h):
+            assert isinstance(theirs.attn.c_attn, BiasDelta)
+            theirs.attn.c_attn.delta.copy_(mine.attn.c_attn.delta)
+    assert trainable(ours) == d * L
+    assert_same_model(ours, pkg, tok, base)
+
+
 # -- bài 2: adapter ------------------------------------------------------------------------------------------
 
 def pair_adapter(base, tok) -> None:
@@ -210,7 +227,7 @@ def pair_with_adapter(base, tok) -> None:
 def pair_insert_adapters(base, tok, placement: str = "houlsby") -> None:
     from peft_course.adapter import AdapterConfig, apply_adapters
 
-    ns = teach("02", d=base.config.n_embd)
+    ns = teach("02")
     ours = ns["insert_adapters"](copy.deepcopy(base), 8, placement)
     pkg = copy.deepcopy(base)
     apply_adapters(pkg, AdapterConfig(r=8, placement=placement))
@@ -362,7 +379,10 @@ PAIRS: dict[str, dict[str, tuple[str, Callable]]] = {
         "gpt2_parameters": ("peft_course.count_parameters", pair_gpt2_parameters),
         "tensor_bytes": ("peft_course.costs.tensor_bytes", pair_tensor_bytes),
     },
-    "01": {"QueryBias": ("peft_course.bitfit.BiasDelta", pair_query_bias)},
+    "01": {
+        "QueryBias": ("peft_course.bitfit.BiasDelta", pair_query_bias),
+        "query_bitfit": ("peft_course.bitfit.apply_bitfit", pair_query_bitfit),
+    },
     "02": {
         "Adapter": ("peft_course.adapter.BottleneckAdapter", pair_adapter),
         "adapter_size": ("peft_course.adapter.BottleneckAdapter", pair_adapter_size),
