@@ -19,13 +19,13 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/peft-course/peft-course/blob/main/notebooks/02_adapters.ipynb)
 
 # %%
-# Thiết lập: trên Colab cài gói peft_course (ghim theo phiên bản); ở nơi khác không làm gì.
+# Thiết lập: trên Colab cài gói peft_course (ghim phiên bản); nơi khác không làm gì.
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "peft-course @ git+https://github.com/peft-course/peft-course@v0.1.0"], check=True)
+    pkg = "peft-course @ git+https://github.com/peft-course/peft-course@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", pkg], check=True)
 
 # %%
 from peft_course import environment_report
