@@ -58,15 +58,23 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from peft_course import CourseError, arch, count_parameters, evaluate, experiments, report
+from peft_course import (
+    CourseError,
+    arch,
+    count_parameters,
+    evaluate,
+    experiments,
+    report,
+)
 from peft_course.inject import layer_dims
 from peft_course.lora import LoRAConfig, LoRALinear, apply_lora, lora_layers, merge_lora
 from peft_course.plots import FIG_WIDTH, use_course_style
 
 use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 # transformers 5 báo ngừng một thuộc tính mà peft còn đọc: không liên quan tới bài
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
-                        category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+)
 torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
@@ -75,16 +83,23 @@ torch.manual_seed(0)
 # trên mô hình thật, ví dụ:
 #   MODEL = "gpt2"                # GPT-2 small của OpenAI, 124 triệu tham số, vừa T4
 #   MODEL = "Qwen/Qwen2.5-0.5B"   # Qwen2.5 0,5 tỉ tham số (GQA, RoPE), vừa T4
-# và DATA = "uit-vsfc" để dùng bộ UIT-VSFC thật (16 nghìn câu) thay cho dữ liệu đóng gói.
+# và DATA = "uit-vsfc" để dùng bộ UIT-VSFC thật (16 nghìn câu) thay dữ liệu đóng gói.
 MODEL = None
 DATA = None
 DTYPE = None  # None: float32; "bfloat16" trên GPU cho mô hình từ 1 tỉ tham số
 course = experiments.prepare(MODEL, dtype=DTYPE, data=DATA)
 model = course.fresh_model()
-print("Mô hình:", "đóng gói của khóa học (offline)" if MODEL is None else MODEL, "|",
-      arch.describe(model))
-print("Dữ liệu:", "đóng gói" if DATA is None else DATA,
-      f"| {len(course.train)} câu huấn luyện | thiết bị {course.device}")
+print(
+    "Mô hình:",
+    "đóng gói của khóa học (offline)" if MODEL is None else MODEL,
+    "|",
+    arch.describe(model),
+)
+print(
+    "Dữ liệu:",
+    "đóng gói" if DATA is None else DATA,
+    f"| {len(course.train)} câu huấn luyện | thiết bị {course.device}",
+)
 
 # %% [markdown]
 # ## Ý tưởng
@@ -129,23 +144,27 @@ print("Dữ liệu:", "đóng gói" if DATA is None else DATA,
 # %%
 base_model = model  # mô hình nền: không bao giờ bị sửa, là mốc so sánh của cả bài
 TARGETS = arch.lora_targets(base_model)  # GPT-2: ["c_attn", "c_proj", "c_fc"]
-first_name = next(n for n, _ in base_model.named_modules()
-                  if n.endswith("." + TARGETS[0]))
+first_name = next(
+    n for n, _ in base_model.named_modules() if n.endswith("." + TARGETS[0])
+)
 first = base_model.get_submodule(first_name)
 n_in, n_out, conv1d = layer_dims(first)  # Conv1D: trọng số (in, out)
 W = first.weight.detach()
 per_output = W.norm(dim=0) if conv1d else W.norm(dim=1)  # mỗi đầu ra một số
 wrong_axis = W.norm(dim=1) if conv1d else W.norm(dim=0)  # trục sai: mỗi đầu vào một số
 assert per_output.shape == (n_out,)
-print(f"{first_name}: {n_in} → {n_out}; độ lớn theo đầu ra: {tuple(per_output.shape)}, "
-      f"từ {per_output.min():.2f} đến {per_output.max():.2f}; "
-      f"trục sai cho {tuple(wrong_axis.shape)}")
+print(
+    f"{first_name}: {n_in} → {n_out}; độ lớn theo đầu ra: {tuple(per_output.shape)}, "
+    f"từ {per_output.min():.2f} đến {per_output.max():.2f}; "
+    f"trục sai cho {tuple(wrong_axis.shape)}"
+)
 
 # %% [markdown]
 # ### Lớp `DoRALinear`: kế thừa `LoRALinear` của bài 3
 # `LoRALinear` (trong `peft_course.lora`) đã có `base_layer`, `lora_A`, `lora_B`, `scaling`, `lora_branch(x)`
 # $= s\,BA\,\mathrm{dropout}(x)$ và `fan_in_fan_out` (True với `Conv1D`). Ta chỉ thêm độ lớn và thay lượt
 # truyền xuôi.
+
 
 # %% tags=["teach"]
 class DoRALinear(LoRALinear):
@@ -185,8 +204,10 @@ assert torch.allclose(layer(x), first(x), atol=1e-5)  # bước 0: như mô hìn
 assert not layer.weight_norm().requires_grad
 trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
 assert trainable == 8 * (n_in + n_out) + n_out
-print(f"bước 0: |Δy| ≤ {(layer(x) - first(x)).abs().max():.1e}; "
-      f"tham số huấn luyện: {trainable:,} = r(m+n) + m")
+print(
+    f"bước 0: |Δy| ≤ {(layer(x) - first(x)).abs().max():.1e}; "
+    f"tham số huấn luyện: {trainable:,} = r(m+n) + m"
+)
 
 # %% [markdown]
 # Chuẩn được detach nhưng vẫn theo $B$ khi truyền xuôi; còn $m$ nhận gradient. Ta kiểm tra bằng một bước
@@ -253,8 +274,14 @@ print(f"  = LoRA {lora_only:,} + độ lớn {formula - lora_only:,}")
 from peft import LoraConfig, get_peft_model
 
 fan_in_fan_out = next(iter(lora_layers(dora).values())).fan_in_fan_out
-peft_config = LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS, use_dora=True,
-                         fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+peft_config = LoraConfig(
+    r=8,
+    lora_alpha=16,
+    target_modules=TARGETS,
+    use_dora=True,
+    fan_in_fan_out=fan_in_fan_out,
+    task_type="CAUSAL_LM",
+)
 reference = get_peft_model(course.fresh_model(), peft_config)
 state = reference.state_dict()
 with torch.no_grad():
@@ -273,7 +300,10 @@ print(f"peft (use_dora=True): |Δlogit| = {gap:.1e}")
 
 # %% tags=["nbval-check-output"]
 reference.print_trainable_parameters()
-print(f"bản tự xây: trainable params: {counts.trainable:,} || all params: {counts.total:,}")
+print(
+    f"bản tự xây: trainable params: {counts.trainable:,} "
+    f"|| all params: {counts.total:,}"
+)
 
 # %% [markdown]
 # ## Gộp và tách
@@ -295,11 +325,15 @@ last_name, merged = list(lora_layers(dora).items())[-1]  # GPT-2: mlp.c_proj kh�
 assert torch.allclose(output_norms(merged), merged.magnitude, rtol=1e-5)
 assert torch.allclose(dora(**batch).logits, ours_logits, rtol=1e-5, atol=1e-4)
 unmerge_dora(dora)
-restore = max((l.base_layer.weight - base_model.get_submodule(n).weight).abs().max().item()
-              for n, l in lora_layers(dora).items())
+restore = max(
+    (l.base_layer.weight - base_model.get_submodule(n).weight).abs().max().item()
+    for n, l in lora_layers(dora).items()
+)
 assert restore < 1e-6
-print(f"sau khi gộp ({last_name}): chuẩn từng đầu ra = m; "
-      f"sau khi tách: |W − W₀| ≤ {restore:.1e}")
+print(
+    f"sau khi gộp ({last_name}): chuẩn từng đầu ra = m; "
+    f"sau khi tách: |W − W₀| ≤ {restore:.1e}"
+)
 
 # %% [markdown]
 # ## DoRA tốn thêm bao nhiêu?
@@ -319,15 +353,23 @@ from peft_course.costs import latency_ms  # trung vị (ms) một lượt truy�
 
 lora_model = course.fresh_model()
 apply_lora(lora_model, LoRAConfig(r=8, alpha=16, target_modules=TARGETS))
-latency = {"mô hình nền": latency_ms(base_model, batch),
-           "LoRA chưa gộp": latency_ms(lora_model, batch),
-           "DoRA chưa gộp": latency_ms(dora, batch)}
+latency = {
+    "mô hình nền": latency_ms(base_model, batch),
+    "LoRA chưa gộp": latency_ms(lora_model, batch),
+    "DoRA chưa gộp": latency_ms(dora, batch),
+}
 merge_dora(dora)
 latency["DoRA đã gộp"] = latency_ms(dora, batch)
 unmerge_dora(dora)
-rows = [f"| {k} | {v:.1f} | {v / latency['mô hình nền']:.2f}× |" for k, v in latency.items()]
-display(Markdown("| mô hình | độ trễ (ms) | so với mô hình nền |\n|---|---:|---:|\n"
-                 + "\n".join(rows)))
+rows = [
+    f"| {k} | {v:.1f} | {v / latency['mô hình nền']:.2f}× |" for k, v in latency.items()
+]
+display(
+    Markdown(
+        "| mô hình | độ trễ (ms) | so với mô hình nền |\n|---|---:|---:|\n"
+        + "\n".join(rows)
+    )
+)
 
 # %% [markdown]
 # Tài liệu của peft ghi nhận DoRA chưa gộp chậm hơn LoRA nhiều (khoảng +139% trên một mô hình 8B) và khuyên gộp
@@ -355,15 +397,23 @@ def dora_count(r: int) -> int:
 magnitude_total = formula - lora_only  # mọi lớp đích, không phụ thuộc r
 assert dora_count(1) == lora_only // 8 + magnitude_total
 ab_first = n_in + n_out  # A (1 × n) và B (m × 1) của lớp đầu, r = 1
-print(f"r = 1, {first_name}: A và B {ab_first:,} số, độ lớn {n_out:,} số "
-      f"({n_out / ab_first:.0%} của A và B)")
-print(f"r = 1, mọi lớp đích: độ lớn {magnitude_total:,} / {dora_count(1):,} tham số "
-      f"({magnitude_total / dora_count(1):.0%}); r = 8: {magnitude_total / formula:.0%}")
+print(
+    f"r = 1, {first_name}: A và B {ab_first:,} số, độ lớn {n_out:,} số "
+    f"({n_out / ab_first:.0%} của A và B)"
+)
+print(
+    f"r = 1, mọi lớp đích: độ lớn {magnitude_total:,} / {dora_count(1):,} tham số "
+    f"({magnitude_total / dora_count(1):.0%}); r = 8: {magnitude_total / formula:.0%}"
+)
 
 # %% tags=["nbval-ignore-output"]
-COLAB_URL = ("https://colab.research.google.com/github/peft-course/peft-course/blob/main/"
-             "notebooks/04_dora.ipynb")
-dora_counts = knob_explorer([1, 2, 4, 8, 16, 32, 64], dora_count, full=P, knob="r", value=8)
+COLAB_URL = (
+    "https://colab.research.google.com/github/peft-course/peft-course/blob/main/"
+    "notebooks/04_dora.ipynb"
+)
+dora_counts = knob_explorer(
+    [1, 2, 4, 8, 16, 32, 64], dora_count, full=P, knob="r", value=8
+)
 
 # %% [markdown]
 # ### Huấn luyện DoRA ở hạng đã chọn (minh họa)
@@ -386,8 +436,16 @@ def make_dora(r: int) -> nn.Module:
 
 
 # %% tags=["nbval-ignore-output"]
-explored = training_explorer(course, make_dora, "dora", [1, 4, 8, 16], baseline=full,
-                             knob="r", value=8, colab_url=COLAB_URL)
+explored = training_explorer(
+    course,
+    make_dora,
+    "dora",
+    [1, 4, 8, 16],
+    baseline=full,
+    knob="r",
+    value=8,
+    colab_url=COLAB_URL,
+)
 
 # %% [markdown]
 # ### DoRA và LoRA $r = 8$: lần chạy minh họa
@@ -401,19 +459,30 @@ from peft_course.plots import plot_histories
 
 lora_model = course.fresh_model()
 apply_lora(lora_model, LoRAConfig(r=8, alpha=16, target_modules=TARGETS))
-lora_run = experiments.run(course, "LoRA r=8", lora_model, "lora", progress=False,
-                           cache=True)  # bài 3 đã chạy đúng lần này
+lora_run = experiments.run(
+    course, "LoRA r=8", lora_model, "lora", progress=False, cache=True
+)  # bài 3 đã chạy đúng lần này
 dora_run = explored[8]
 dora_run.name = "DoRA r=8"
-plot_histories({"tinh chỉnh toàn bộ": full.history, "LoRA r=8": lora_run.history,
-                "DoRA r=8": dora_run.history}, title="DoRA và LoRA r=8 (minh họa)")
+plot_histories(
+    {
+        "tinh chỉnh toàn bộ": full.history,
+        "LoRA r=8": lora_run.history,
+        "DoRA r=8": dora_run.history,
+    },
+    title="DoRA và LoRA r=8 (minh họa)",
+)
 plt.show()
 lrs = {m: experiments.RECIPES[m]["lr"] for m in ("lora", "dora")}
 print(f"tốc độ học: LoRA {lrs['lora']:g}, DoRA {lrs['dora']:g} (khác nhau)")
-print(f"thời gian/bước: DoRA {1000 * dora_run.time_per_step_s:.1f} ms, "
-      f"LoRA {1000 * lora_run.time_per_step_s:.1f} ms")
-print(f"acc test: DoRA {dora_run.test_accuracy:.3f}, LoRA {lora_run.test_accuracy:.3f}, "
-      f"tinh chỉnh toàn bộ {full.test_accuracy:.3f}")
+print(
+    f"thời gian/bước: DoRA {1000 * dora_run.time_per_step_s:.1f} ms, "
+    f"LoRA {1000 * lora_run.time_per_step_s:.1f} ms"
+)
+print(
+    f"acc test: DoRA {dora_run.test_accuracy:.3f}, LoRA {lora_run.test_accuracy:.3f}, "
+    f"tinh chỉnh toàn bộ {full.test_accuracy:.3f}"
+)
 
 # %% [markdown]
 # ### DoRA và LoRA: so sánh công bằng (số liệu đã công bố)
@@ -422,6 +491,7 @@ print(f"acc test: DoRA {dora_run.test_accuracy:.3f}, LoRA {lora_run.test_accurac
 # nhiều seed, huấn luyện tới khi validation đã phẳng, giữ checkpoint tốt nhất. Đó là việc của
 # `bench/compare.py` (giao thức đo chung, bài 0 và bài 6); ô dưới đọc kết quả của nó qua `peft_course.report`.
 # Khác biệt nhỏ hơn độ lệch chuẩn giữa các seed thì không phải khác biệt.
+
 
 # %% tags=["nbval-ignore-output"]
 def published_or_none() -> dict | None:
@@ -438,10 +508,13 @@ def show_dora_vs_lora(results: dict) -> None:
     d = report.dora_vs_lora(results)
     eq, best = d["equal_lr"], d["each_best"]
     n = eq["lora"].n
-    print(f"cùng tốc độ học {eq['lr']:g} ({n} seed): "
-          f"LoRA {eq['lora']}, DoRA {eq['dora']}")
-    print(f"mỗi bên tốt nhất: LoRA (lr {best['lora_lr']:g}) {best['lora']}, "
-          f"DoRA (lr {best['dora_lr']:g}) {best['dora']}")
+    print(
+        f"cùng tốc độ học {eq['lr']:g} ({n} seed): LoRA {eq['lora']}, DoRA {eq['dora']}"
+    )
+    print(
+        f"mỗi bên tốt nhất: LoRA (lr {best['lora_lr']:g}) {best['lora']}, "
+        f"DoRA (lr {best['dora_lr']:g}) {best['dora']}"
+    )
     for m in ("lora", "dora"):
         share = report.gain_share(results, m).fmt(".0f", unit="%")
         step = report.stat(results, m, "step_time_median_s").fmt(".1f", 1000)
@@ -455,7 +528,9 @@ if published is not None:
     try:
         show_dora_vs_lora(published)
     except CourseError as e:
-        print(f"Kết quả bench chưa đủ cho so sánh này ({e}); chạy python bench/compare.py")
+        print(
+            f"Kết quả bench chưa đủ cho so sánh này ({e}); chạy python bench/compare.py"
+        )
 
 # %% [markdown]
 # ### DoRA đổi độ lớn và hướng thế nào?
@@ -463,11 +538,14 @@ if published is not None:
 # $1 - \cos(w'_j, (w_0)_j)$ (hướng đổi bao nhiêu), trên các đặc trưng đầu ra. Ta tính hai đại lượng ấy cho mọi lớp
 # đích của LoRA và DoRA vừa huấn luyện, từ trọng số đã gộp.
 
+
 # %%
 def magnitude_direction_change(model: nn.Module) -> tuple[list[float], list[float]]:
-    """(ΔM, ΔD) của từng lớp đích: trọng số đã gộp, dạng (out, in), so với mô hình nền."""
+    """(ΔM, ΔD) của từng lớp đích: trọng số đã gộp, dạng (out, in), so với nền."""
     dm, dd = [], []
-    model = copy.deepcopy(model)  # gộp trên một bản sao: mô hình đã huấn luyện giữ nguyên
+    model = copy.deepcopy(
+        model
+    )  # gộp trên một bản sao: mô hình đã huấn luyện giữ nguyên
     merge_lora(model)
     for name, l in lora_layers(model).items():
         w0 = base_model.get_submodule(name).weight.detach()
@@ -483,8 +561,11 @@ fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.4))
 for label, m in (("LoRA r=8", lora_model), ("DoRA r=8", trained[("dora", 8)])):
     dm, dd = magnitude_direction_change(m)
     ax.scatter(dd, dm, label=label)
-ax.set(xlabel="ΔD (hướng đổi: 1 − cos)", ylabel="ΔM (độ lớn đổi)",
-       title=f"Độ lớn và hướng của {len(dm)} lớp đích")
+ax.set(
+    xlabel="ΔD (hướng đổi: 1 − cos)",
+    ylabel="ΔM (độ lớn đổi)",
+    title=f"Độ lớn và hướng của {len(dm)} lớp đích",
+)
 ax.legend()
 plt.show()
 
@@ -500,7 +581,9 @@ plt.show()
 # công bố (nhiều seed, checkpoint tốt nhất) ở ô trên và ở bài 6.
 
 # %% tags=["nbval-ignore-output", "live-timing"]
-display(Markdown(experiments.results_table([full, lora_run, dora_run, base], full, base)))
+display(
+    Markdown(experiments.results_table([full, lora_run, dora_run, base], full, base))
+)
 
 # %% [markdown]
 # ## Xuất theo định dạng peft
@@ -531,8 +614,10 @@ with torch.no_grad():
 again = course.fresh_model()
 load_adapter(again, folder)
 assert evaluate(again, course.test)["accuracy"] == dora_run.test_accuracy
-print("peft nạp bộ chuyển DoRA của ta: cùng logit; "
-      "load_adapter nạp lại: cùng độ chính xác test")
+print(
+    "peft nạp bộ chuyển DoRA của ta: cùng logit; "
+    "load_adapter nạp lại: cùng độ chính xác test"
+)
 
 # %% [markdown]
 # ## Tóm tắt
@@ -557,6 +642,7 @@ print("peft nạp bộ chuyển DoRA của ta: cùng logit; "
 # **Bài 1 (dễ).** DoRA $r = 4$ chỉ trên lớp đích đầu tiên (`c_attn` với GPT-2) của mô hình có bao nhiêu tham số
 # huấn luyện?
 
+
 # %%
 def check_count(n: int | None) -> None:
     """Chấm số tham số DoRA r = 4 trên lớp đích đầu tiên của mọi khối."""
@@ -566,8 +652,10 @@ def check_count(n: int | None) -> None:
     m = course.fresh_model()
     apply_dora(m, DoRAConfig(r=4, alpha=8, target_modules=[TARGETS[0]]))
     real = count_parameters(m).trainable
-    assert n == real, (f"Chưa đúng: {n:,} ≠ {real:,}. Gợi ý: LoRA r(m+n) cộng m độ lớn, "
-                       f"mỗi khối một {TARGETS[0]} {n_in}→{n_out}.")
+    assert n == real, (
+        f"Chưa đúng: {n:,} ≠ {real:,}. Gợi ý: LoRA r(m+n) cộng m độ lớn, "
+        f"mỗi khối một {TARGETS[0]} {n_in}→{n_out}."
+    )
     print(f"Đúng: {real:,} tham số huấn luyện.")
 
 
@@ -586,9 +674,10 @@ check_count(my_count)
 # **Bài 2 (vừa).** Viết hàm `initial_magnitude(layer)` trả về độ lớn ban đầu của DoRA cho một lớp `nn.Linear`
 # *hoặc* `Conv1D` (mỗi đặc trưng đầu ra một số). Hàm kiểm tra thử trên cả hai loại.
 
+
 # %%
 def check_magnitude(fn) -> None:
-    """Chấm initial_magnitude trên một nn.Linear và một Conv1D (6 đầu vào, 10 đầu ra)."""
+    """Chấm initial_magnitude trên nn.Linear và Conv1D (6 đầu vào, 10 đầu ra)."""
     from transformers.pytorch_utils import Conv1D
 
     torch.manual_seed(0)
@@ -598,9 +687,13 @@ def check_magnitude(fn) -> None:
             print("Chưa làm: viết initial_magnitude (hàm đang trả về None).")
             return
         name = type(layer).__name__
-        assert got.shape == (10,), f"{name}: cần 10 số (mỗi đầu ra một số), nhận {tuple(got.shape)}."
+        assert got.shape == (10,), (
+            f"{name}: cần 10 số (mỗi đầu ra một số), nhận {tuple(got.shape)}."
+        )
         cfg_ = LoRAConfig(r=2, alpha=4, target_modules=["x"])
-        assert torch.allclose(got, DoRALinear(layer, cfg_).magnitude), f"{name}: sai trục chuẩn."
+        assert torch.allclose(got, DoRALinear(layer, cfg_).magnitude), (
+            f"{name}: sai trục chuẩn."
+        )
     print("Đúng cho cả nn.Linear (out, in) và Conv1D (in, out).")
 
 
@@ -626,23 +719,33 @@ check_magnitude(initial_magnitude)
 # $s$ và $m$, rồi so với `merge_dora`. Nhớ: hệ số $m/\lVert\cdot\rVert$ nhân theo *cột* khi trọng số ở dạng
 # (in, out).
 
+
 # %%
 def check_merge(fn) -> None:
     """Chấm my_dora_merge trên lớp đích đầu tiên của DoRA r = 8 vừa huấn luyện."""
     model_ = copy.deepcopy(trained[("dora", 8)])
     l = next(iter(lora_layers(model_).values()))
     if not l.fan_in_fan_out:
-        print(f"Bài này dành cho Conv1D của GPT-2; {type(l.base_layer).__name__} lưu (out, in).")
+        print(
+            f"Bài này dành cho Conv1D của GPT-2; "
+            f"{type(l.base_layer).__name__} lưu (out, in)."
+        )
         return
-    got = fn(l.base_layer.weight.detach().clone(), l.lora_A.detach(), l.lora_B.detach(),
-             l.scaling, l.magnitude.detach())
+    got = fn(
+        l.base_layer.weight.detach().clone(),
+        l.lora_A.detach(),
+        l.lora_B.detach(),
+        l.scaling,
+        l.magnitude.detach(),
+    )
     if got is None:
         print("Chưa làm: viết my_dora_merge (hàm đang trả về None).")
         return
     merge_dora(model_)
     assert got.shape == l.base_layer.weight.shape, "Cần cùng hình dạng (in, out)."
     assert torch.allclose(got, l.base_layer.weight, atol=1e-6), (
-        "Chưa khớp: kiểm tra trục của chuẩn và chuyển vị.")
+        "Chưa khớp: kiểm tra trục của chuẩn và chuyển vị."
+    )
     print("Đúng: trùng với merge_dora.")
 
 
@@ -667,11 +770,14 @@ check_merge(my_dora_merge)
 # (dùng widget ở trên cho DoRA và `experiments.run` cho LoRA) và so sánh với $r = 8$. Hàm kiểm tra in bảng. Để so
 # sánh công bằng, chạy cả hai ở cùng tốc độ học (`lr=`) và với vài seed (`seed=`).
 
+
 # %%
 def check_low_rank(dora_r1, lora_r1) -> None:
     """Kiểm tra hai lần chạy r = 1 và in bảng cạnh hai lần chạy r = 8."""
     extra = sum(l.out_features for l in lora_layers(dora).values())
-    assert dora_r1.trainable - lora_r1.trainable == extra, "Cần DoRA r=1 và LoRA r=1 cùng lớp đích."
+    assert dora_r1.trainable - lora_r1.trainable == extra, (
+        "Cần DoRA r=1 và LoRA r=1 cùng lớp đích."
+    )
     table = [lora_r1, dora_r1, lora_run, dora_run]
     display(Markdown(experiments.results_table(table, full, base)))
 

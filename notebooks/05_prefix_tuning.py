@@ -69,8 +69,9 @@ from peft_course.prefix import PrefixConfig, PromptConfig, apply_prefix, apply_p
 
 use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 # transformers 5 báo ngừng một thuộc tính mà peft còn đọc: không liên quan tới bài
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
-                        category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+)
 torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
@@ -79,16 +80,23 @@ torch.manual_seed(0)
 # trên mô hình thật, ví dụ:
 #   MODEL = "gpt2"                # GPT-2 small của OpenAI, 124 triệu tham số, vừa T4
 #   MODEL = "Qwen/Qwen2.5-0.5B"   # Qwen2.5 0,5 tỉ tham số (GQA, RoPE), vừa T4
-# và DATA = "uit-vsfc" để dùng bộ UIT-VSFC thật (16 nghìn câu) thay cho dữ liệu đóng gói.
+# và DATA = "uit-vsfc" để dùng bộ UIT-VSFC thật (16 nghìn câu) thay dữ liệu đóng gói.
 MODEL = None
 DATA = None
 DTYPE = None  # None: float32; "bfloat16" trên GPU cho mô hình từ 1 tỉ tham số
 course = experiments.prepare(MODEL, dtype=DTYPE, data=DATA)
 model = course.fresh_model()
-print("Mô hình:", "đóng gói của khóa học (offline)" if MODEL is None else MODEL, "|",
-      arch.describe(model))
-print("Dữ liệu:", "đóng gói" if DATA is None else DATA,
-      f"| {len(course.train)} câu huấn luyện | thiết bị {course.device}")
+print(
+    "Mô hình:",
+    "đóng gói của khóa học (offline)" if MODEL is None else MODEL,
+    "|",
+    arch.describe(model),
+)
+print(
+    "Dữ liệu:",
+    "đóng gói" if DATA is None else DATA,
+    f"| {len(course.train)} câu huấn luyện | thiết bị {course.device}",
+)
 
 # %%
 base_model = model  # mô hình nền: không bao giờ bị sửa, là mốc so sánh của cả bài
@@ -97,8 +105,10 @@ s = arch.attention_shape(base_model)  # L, d, số đầu, số đầu key/value
 L, d = s.num_layers, s.hidden
 H, d_kv = s.num_kv_heads, s.kv_dim  # GPT-2: H = số đầu, d_kv = d (không GQA)
 IS_GPT2 = arch.model_type(base_model) == "gpt2"
-SKIP = (f"Ô này minh họa bên trong GPT-2; {MODEL} là {arch.model_type(base_model)}: "
-        "bỏ qua (phần dùng gói vẫn chạy).")
+SKIP = (
+    f"Ô này minh họa bên trong GPT-2; {MODEL} là {arch.model_type(base_model)}: "
+    "bỏ qua (phần dùng gói vẫn chạy)."
+)
 print(f"L = {L}, d = {d}, đầu key/value = {H} × {s.head_dim} = {d_kv}")
 
 # %% [markdown]
@@ -143,18 +153,25 @@ print(f"L = {L}, d = {d}, đầu key/value = {H} × {s.head_dim} = {d_kv}")
 # %% tags=["nbval-check-output"]
 k_box = 10
 counts_box = {}
-for name_, apply_, config_ in (("prefix", apply_prefix, PrefixConfig(num_virtual_tokens=k_box)),
-                               ("prompt", apply_prompt, PromptConfig(num_virtual_tokens=k_box))):
+for name_, apply_, config_ in (
+    ("prefix", apply_prefix, PrefixConfig(num_virtual_tokens=k_box)),
+    ("prompt", apply_prompt, PromptConfig(num_virtual_tokens=k_box)),
+):
     m_ = course.fresh_model()
     apply_(m_, config_)
     counts_box[name_] = count_parameters(m_).trainable
 assert counts_box["prompt"] == k_box * d  # công thức của bài viết: k·d
 assert counts_box["prefix"] == 2 * L * k_box * H * s.head_dim  # 2·L·k·n_kv·d_h
 print(f"k = {k_box}: prompt tuning {counts_box['prompt']:,} = k·d = {k_box}·{d}")
-print(f"        prefix tuning {counts_box['prefix']:,} = 2·L·k·n_kv·d_h "
-      f"= 2·{L}·{k_box}·{H}·{s.head_dim}")
-print(f"prefix / prompt = {counts_box['prefix'] / counts_box['prompt']:.0f} lần "
-      f"(tỉ lệ tham số của mô hình: {counts_box['prefix'] / count_parameters(model).total:.3%})")
+print(
+    f"        prefix tuning {counts_box['prefix']:,} = 2·L·k·n_kv·d_h "
+    f"= 2·{L}·{k_box}·{H}·{s.head_dim}"
+)
+print(
+    f"prefix / prompt = {counts_box['prefix'] / counts_box['prompt']:.0f} lần "
+    f"(tỉ lệ tham số của mô hình: "
+    f"{counts_box['prefix'] / count_parameters(model).total:.3%})"
+)
 
 # %% [markdown]
 # ## Xây từ đầu
@@ -173,9 +190,15 @@ import inspect
 from transformers.models.gpt2 import modeling_gpt2
 
 source = inspect.getsource(modeling_gpt2.GPT2Attention.forward).splitlines()
-keys = ("def forward", "cache: Cache", "self.c_attn(hidden_states)", "curr_cache.update(",
-        "attention_interface: Callable", "attn_output, attn_weights = attention_interface(",
-        "self.c_proj(attn_output)")
+keys = (
+    "def forward",
+    "cache: Cache",
+    "self.c_attn(hidden_states)",
+    "curr_cache.update(",
+    "attention_interface: Callable",
+    "attn_output, attn_weights = attention_interface(",
+    "self.c_proj(attn_output)",
+)
 for i, line in enumerate(source):
     if any(key in line for key in keys):
         print(f"{i:3d}: {line.strip()}")
@@ -199,6 +222,7 @@ for i, line in enumerate(source):
 # ### Bảng tiền tố
 # Mọi key/value ảo nằm trong **một** tensor $P \in \mathbb{R}^{k \times 2Ld}$, cùng bố cục với `prompt_embeddings`
 # của peft: cột xếp theo (lớp, key/value, đầu, chiều đầu). Lớp $l$ cắt lấy phần của mình.
+
 
 # %% tags=["teach"]
 class MyPrefix(nn.Module):
@@ -226,10 +250,12 @@ pk, pv = prefix.layer_kv(2)
 d_h = d_kv // H
 assert pk.shape == pv.shape == (H, k, d_h)
 # lớp 2, value, đầu 1, token 3: cột 2·2·d + d + 1·d_h trong P
-assert torch.equal(pv[1, 3], prefix.weight[3, 2 * 2 * d_kv + d_kv + 1 * d_h:][:d_h])
+assert torch.equal(pv[1, 3], prefix.weight[3, 2 * 2 * d_kv + d_kv + 1 * d_h :][:d_h])
 assert sum(p.numel() for p in prefix.parameters()) == k * 2 * L * d_kv
-print(f"P: {tuple(prefix.weight.shape)} = {prefix.weight.numel():,} số; "
-      f"mỗi lớp: key {tuple(pk.shape)}, value {tuple(pv.shape)}")
+print(
+    f"P: {tuple(prefix.weight.shape)} = {prefix.weight.numel():,} số; "
+    f"mỗi lớp: key {tuple(pk.shape)}, value {tuple(pv.shape)}"
+)
 
 # %% [markdown]
 # ### Hàm attention có tiền tố
@@ -238,10 +264,12 @@ print(f"P: {tuple(prefix.weight.shape)} = {prefix.weight.numel():,} số; "
 # transformers bỏ mặt nạ (`None`) và trông vào `is_causal`; ta không dùng được cờ đó (nó sẽ che mất tiền tố), nên
 # tự dựng mặt nạ nhân quả: query thứ $i$ là token thứ $n - T + i$, được nhìn các key $j \le n - T + i$.
 
+
 # %% tags=["teach"]
-def my_prefix_attention(module, query, key, value, attention_mask, scaling=None,
-                        dropout=0.0, **kwargs):
-    """softmax(Q [P_K; K]ᵀ·scaling + mặt nạ) [P_V; V]; mặt nạ None hoặc bool (kiểu sdpa)."""
+def my_prefix_attention(
+    module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs
+):
+    """softmax(Q [P_K; K]ᵀ·scaling + mặt nạ) [P_V; V]; mặt nạ None hoặc bool (sdpa)."""
     b, _, t, _ = query.shape
     n = key.shape[2]  # số token thật (gồm cả bộ đệm)
     pk, pv = module.prefix_kv()  # (H, k, d_h)
@@ -250,17 +278,21 @@ def my_prefix_attention(module, query, key, value, attention_mask, scaling=None,
     if attention_mask is None:  # transformers bỏ mặt nạ khi chỉ cần nhân quả
         ones = torch.ones(t, n, dtype=torch.bool, device=query.device)
         attention_mask = ones.tril(n - t)[None, None]
-    see_prefix = torch.ones(*attention_mask.shape[:-1], pk.shape[1], dtype=torch.bool,
-                            device=query.device)
+    see_prefix = torch.ones(
+        *attention_mask.shape[:-1], pk.shape[1], dtype=torch.bool, device=query.device
+    )
     mask = torch.cat([see_prefix, attention_mask], dim=-1)
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask,
-                                         dropout_p=dropout, scale=scaling)
-    return out.transpose(1, 2), None  # (B, T, H, d_h), như các hàm attention của transformers
+    out = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask, dropout_p=dropout, scale=scaling
+    )
+    return out.transpose(
+        1, 2
+    ), None  # (B, T, H, d_h), như các hàm attention của transformers
 
 
 # %%
-# Kiểm tra bằng công thức viết tay trên tensor ngẫu nhiên: 2 câu, 6 token mới sau 3 token
-# trong bộ đệm.
+# Kiểm tra bằng công thức viết tay trên tensor ngẫu nhiên: 2 câu, 6 token mới
+# sau 3 token trong bộ đệm.
 fake = nn.Module()
 fake.prefix_kv = functools.partial(prefix.layer_kv, 0)
 q, kk, vv = (torch.randn(2, H, n_, d_h) for n_ in (6, 9, 9))
@@ -272,7 +304,9 @@ scores[..., k:] = scores[..., k:].masked_fill(~causal, float("-inf"))
 manual = scores.softmax(-1) @ torch.cat([pv.expand(2, -1, -1, -1), vv], 2)
 assert out.shape == (2, 6, H, d_h)
 assert torch.allclose(out, manual.transpose(1, 2), atol=1e-5)
-print("hàm attention có tiền tố = công thức viết tay (có bộ đệm, mặt nạ nhân quả lệch 3)")
+print(
+    "hàm attention có tiền tố = công thức viết tay (có bộ đệm, mặt nạ nhân quả lệch 3)"
+)
 
 # %% [markdown]
 # Hình dưới là mặt nạ cho $k = 3$ token ảo, 5 token thật trong đó token cuối là token đệm: ba cột đầu sáng
@@ -286,11 +320,16 @@ real_mask[:, 4] = False  # token thứ 5 là token đệm
 shown = extend_mask(real_mask[None, None], 3, 5, 5, torch.device("cpu"))[0, 0]
 fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.2))
 ax.imshow(shown, cmap="Blues", vmin=-0.3, vmax=1.2)
-ax.set_xticks(range(8), [f"p{i + 1}" for i in range(3)] + [f"x{i + 1}" for i in range(5)])
+ax.set_xticks(
+    range(8), [f"p{i + 1}" for i in range(3)] + [f"x{i + 1}" for i in range(5)]
+)
 ax.set_yticks(range(5), [f"x{i + 1}" for i in range(5)])
 ax.axvline(2.5, color="tab:red", linestyle="--")
-ax.set(xlabel="key (3 token ảo | 5 token thật)", ylabel="query (token thật)",
-       title="Mặt nạ chú ý với tiền tố (đậm = được chú ý)")
+ax.set(
+    xlabel="key (3 token ảo | 5 token thật)",
+    ylabel="query (token thật)",
+    title="Mặt nạ chú ý với tiền tố (đậm = được chú ý)",
+)
 fig.tight_layout()
 plt.show()
 
@@ -330,21 +369,30 @@ def my_apply_prefix(model: nn.Module, k: int) -> nn.Module:
 
 
 # %%
-text = tok(["Phản hồi: thầy dạy rất hay\nCảm xúc:",
-            "Phản hồi: phòng học nóng, không có quạt\nCảm xúc:"],
-           padding=True, return_tensors="pt").to(course.device)
+text = tok(
+    [
+        "Phản hồi: thầy dạy rất hay\nCảm xúc:",
+        "Phản hồi: phòng học nóng, không có quạt\nCảm xúc:",
+    ],
+    padding=True,
+    return_tensors="pt",
+).to(course.device)
 real = text["attention_mask"].bool()
 if IS_GPT2:
     torch.manual_seed(1)
     mine = my_apply_prefix(course.fresh_model(), k=5)
     assert count_parameters(mine).trainable == 5 * 2 * L * d  # công thức = số thật
-    assert {n for n, p in mine.named_parameters() if p.requires_grad} == {"prefix.weight"}
+    assert {n for n, p in mine.named_parameters() if p.requires_grad} == {
+        "prefix.weight"
+    }
     with torch.no_grad():
         logits = mine(**text).logits
         plain = base_model(**text).logits
     assert logits.shape == plain.shape  # chỉ có vị trí thật: token ảo không có logit
-    print(f"{count_parameters(mine)}; |logit có tiền tố − logit nền| lớn nhất: "
-          f"{(logits - plain).abs().max():.2f}")
+    print(
+        f"{count_parameters(mine)}; |logit có tiền tố − logit nền| lớn nhất: "
+        f"{(logits - plain).abs().max():.2f}"
+    )
 else:
     print(SKIP)
 
@@ -359,22 +407,30 @@ else:
 from peft_course.prefix import frozen_kv
 
 # như công thức chung (recipes.PREFIX_INIT): cùng khởi tạo với bench
-init_ids = tok("Cảm xúc của phản hồi sinh viên là tiêu cực, trung lập hay tích cực")["input_ids"]
+init_ids = tok("Cảm xúc của phản hồi sinh viên là tiêu cực, trung lập hay tích cực")[
+    "input_ids"
+]
 if IS_GPT2:
     ids5 = torch.tensor(init_ids[:5], device=course.device)
     with torch.no_grad():
         kv = frozen_kv(mine.transformer, mine.transformer.wte.weight[ids5])
-        table = torch.stack([torch.stack([K.transpose(0, 1), V.transpose(0, 1)], 1)
-                             for K, V in kv], 1)
+        table = torch.stack(
+            [torch.stack([K.transpose(0, 1), V.transpose(0, 1)], 1) for K, V in kv], 1
+        )
         mine.prefix.weight.copy_(table.reshape(5, -1))
         with_prefix = mine(**text).logits
         ones = torch.ones_like(text["attention_mask"][:, :5])
-        read_first = base_model(input_ids=torch.cat([ids5.expand(2, -1), text["input_ids"]], 1),
-                                attention_mask=torch.cat([ones, text["attention_mask"]], 1))
+        read_first = base_model(
+            input_ids=torch.cat([ids5.expand(2, -1), text["input_ids"]], 1),
+            attention_mask=torch.cat([ones, text["attention_mask"]], 1),
+        )
         read_first = read_first.logits[:, 5:]
     assert torch.allclose(with_prefix[real], read_first[real], atol=1e-4)
-    print(f"tiền tố = K, V của {tok.decode(ids5)!r}: logit = mô hình nền đọc cụm từ ấy trước "
-          f"(sai khác lớn nhất {(with_prefix - read_first)[real].abs().max():.1e})")
+    print(
+        f"tiền tố = K, V của {tok.decode(ids5)!r}: "
+        "logit = mô hình nền đọc cụm từ ấy trước "
+        f"(sai khác lớn nhất {(with_prefix - read_first)[real].abs().max():.1e})"
+    )
 else:
     print(SKIP)
 
@@ -385,14 +441,21 @@ else:
 # và không bộ đệm (mỗi bước chạy lại cả chuỗi) phải ra cùng từng token; logit bước đầu phải bằng logit của một
 # lượt truyền xuôi đầy đủ; logit bước cuối bằng truyền xuôi đầy đủ trên cả chuỗi đã sinh.
 
+
 # %%
 def greedy(model, prompt: str, use_cache: bool, n: int = 15):
     """Sinh tham lam đúng n token, trả cả logit từng bước."""
     x = tok(prompt, return_tensors="pt").to(course.device)
     with torch.no_grad():
-        return model.generate(**x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                              use_cache=use_cache, output_logits=True,
-                              return_dict_in_generate=True)
+        return model.generate(
+            **x,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=False,
+            use_cache=use_cache,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
 
 
 prompt = "Phản hồi: thầy dạy rất hay"
@@ -450,8 +513,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 warnings.filterwarnings("ignore", module="peft")
 CAUSAL = TaskType.CAUSAL_LM
-peft_model = get_peft_model(course.fresh_model(),
-                            PrefixTuningConfig(task_type=CAUSAL, num_virtual_tokens=5))
+peft_model = get_peft_model(
+    course.fresh_model(), PrefixTuningConfig(task_type=CAUSAL, num_virtual_tokens=5)
+)
 with torch.no_grad():
     peft_model.prompt_encoder["default"].embedding.weight.copy_(pkg.prefix.weight)
     theirs = peft_model(**text, use_cache=False).logits
@@ -472,21 +536,30 @@ def meta_counts(ours_config, peft_config) -> tuple[int, int]:
 
 small = {
     "prefix, 20 token ảo": meta_counts(
-        PrefixConfig(20), PrefixTuningConfig(task_type=CAUSAL, num_virtual_tokens=20)),
+        PrefixConfig(20), PrefixTuningConfig(task_type=CAUSAL, num_virtual_tokens=20)
+    ),
     "prefix + MLP (h = 768), khi huấn luyện": meta_counts(
         PrefixConfig(20, reparameterize=True, hidden=768),
-        PrefixTuningConfig(task_type=CAUSAL, num_virtual_tokens=20,
-                           prefix_projection=True, encoder_hidden_size=768)),
+        PrefixTuningConfig(
+            task_type=CAUSAL,
+            num_virtual_tokens=20,
+            prefix_projection=True,
+            encoder_hidden_size=768,
+        ),
+    ),
     "prompt tuning, 20 token ảo": meta_counts(
-        PromptConfig(20), PromptTuningConfig(task_type=CAUSAL, num_virtual_tokens=20)),
+        PromptConfig(20), PromptTuningConfig(task_type=CAUSAL, num_virtual_tokens=20)
+    ),
 }
 assert [v[0] for v in small.values()] == [368_640, 14_780_160, 15_360]  # REFERENCE.md
 assert all(a == b for a, b in small.values())
 
 # %% tags=["nbval-check-output"]
 n_peft = peft_model.get_nb_trainable_parameters()[0]
-print(f"mô hình của bài, k = 5: ta {count_parameters(pkg).trainable:,} = peft {n_peft:,}"
-      f" = 5·2·{L}·{d_kv}")
+print(
+    f"mô hình của bài, k = 5: ta {count_parameters(pkg).trainable:,} = peft {n_peft:,}"
+    f" = 5·2·{L}·{d_kv}"
+)
 print("GPT-2 small (124,439,808 tham số):")
 for name, (a, b) in small.items():
     print(f"  {name}: ta {a:,} | peft {b:,}")
@@ -500,8 +573,10 @@ for name, (a, b) in small.items():
 # %%
 from peft_course.widgets import knob_explorer, training_explorer
 
-COLAB_URL = ("https://colab.research.google.com/github/peft-course/peft-course/blob/main/"
-             "notebooks/05_prefix_tuning.ipynb")
+COLAB_URL = (
+    "https://colab.research.google.com/github/peft-course/peft-course/blob/main/"
+    "notebooks/05_prefix_tuning.ipynb"
+)
 full = experiments.full_baseline(course)
 P_full = count_parameters(base_model).total
 ks = [1, 2, 5, 10, 20, 40, 80]
@@ -518,7 +593,9 @@ assert all(count_prefix(k) == k * 2 * L * d_kv for k in (1, 20))
 print(f"mỗi token ảo: 2·L·d = {count_prefix(1):,} tham số")
 
 # %% tags=["nbval-ignore-output"]
-prefix_counts = knob_explorer(ks, count_prefix, full=P_full, knob="k (số token ảo)", value=10)
+prefix_counts = knob_explorer(
+    ks, count_prefix, full=P_full, knob="k (số token ảo)", value=10
+)
 
 # %% [markdown]
 # Huấn luyện ở $k$ đã chọn, 150 bước theo công thức chung (`experiments.RECIPES["prefix"]`), cạnh tinh chỉnh
@@ -526,17 +603,26 @@ prefix_counts = knob_explorer(ks, count_prefix, full=P_full, knob="k (số token
 # từ mô tả bài toán ở trên (lặp lại cho đủ $k$): thử trên tập kiểm định, cách này tốt hơn rõ so với khởi tạo ngẫu
 # nhiên ở số bước ít như vậy.
 
+
 # %%
 def prefix_model(k: int) -> nn.Module:
-    """Mô hình nền mới với prefix tuning k token ảo, khởi tạo từ cụm từ mô tả bài toán."""
+    """Mô hình nền mới, prefix tuning k token ảo khởi tạo từ cụm từ mô tả bài toán."""
     m = course.fresh_model()
     apply_prefix(m, PrefixConfig(num_virtual_tokens=k, init_token_ids=init_ids))
     return m
 
 
 # %% tags=["nbval-ignore-output"]
-explored = training_explorer(course, prefix_model, "prefix", [5, 10, 20], baseline=full,
-                             knob="k", value=10, colab_url=COLAB_URL)
+explored = training_explorer(
+    course,
+    prefix_model,
+    "prefix",
+    [5, 10, 20],
+    baseline=full,
+    knob="k",
+    value=10,
+    colab_url=COLAB_URL,
+)
 
 # %% [markdown]
 # ## Đo đạc
@@ -552,7 +638,9 @@ from peft_course.plots import plot_histories
 results = {10: explored[10]}
 lora = course.fresh_model()
 apply_lora(lora, LoRAConfig(r=8, alpha=16.0, target_modules=arch.lora_targets(lora)))
-lora_result = experiments.run(course, "LoRA r=8", lora, "lora", progress=False, cache=True)
+lora_result = experiments.run(
+    course, "LoRA r=8", lora, "lora", progress=False, cache=True
+)
 base = experiments.base_result(course)
 ordered = [full, lora_result, results[10], base]
 display(Markdown(experiments.results_table(ordered, full, base)))
@@ -568,6 +656,7 @@ plt.show()
 # Bench (`bench/compare.py`, giao thức đo chung) huấn luyện mỗi phương pháp tới khi validation phẳng, giữ
 # checkpoint tốt nhất, nhiều seed; ô dưới đặt con số minh họa ở trên cạnh số đã công bố.
 
+
 # %% tags=["nbval-ignore-output"]
 def published_or_none() -> dict | None:
     """Kết quả bench đã công bố, hoặc None (kèm một dòng giải thích) khi chưa có."""
@@ -580,10 +669,14 @@ def published_or_none() -> dict | None:
 
 def share(r: experiments.Result) -> float:
     """Phần tăng (acc test so với mô hình nền) theo phần tăng của tinh chỉnh toàn bộ."""
-    return (r.test_accuracy - base.test_accuracy) / (full.test_accuracy - base.test_accuracy)
+    return (r.test_accuracy - base.test_accuracy) / (
+        full.test_accuracy - base.test_accuracy
+    )
 
 
-def show_published(results_: dict, methods=("full", "lora", "prefix", "prompt")) -> None:
+def show_published(
+    results_: dict, methods=("full", "lora", "prefix", "prompt")
+) -> None:
     """In acc test, % phần tăng và bước của checkpoint tốt nhất đã công bố."""
     for m in methods:
         try:
@@ -592,12 +685,16 @@ def show_published(results_: dict, methods=("full", "lora", "prefix", "prompt"))
         except CourseError as e:
             print(f"{m}: chưa có trong kết quả bench ({e})")
             continue
-        print(f"{m}: acc test {acc} | {gain.fmt('.0f', unit='%')} phần tăng | "
-              f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({acc.n} seed)")
+        print(
+            f"{m}: acc test {acc} | {gain.fmt('.0f', unit='%')} phần tăng | "
+            f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({acc.n} seed)"
+        )
 
 
-print(f"minh họa (150 bước, 1 seed): prefix k=10 đạt {share(results[10]):.0%} "
-      f"phần tăng của toàn bộ, LoRA r=8 {share(lora_result):.0%}")
+print(
+    f"minh họa (150 bước, 1 seed): prefix k=10 đạt {share(results[10]):.0%} "
+    f"phần tăng của toàn bộ, LoRA r=8 {share(lora_result):.0%}"
+)
 published = published_or_none()
 if MODEL is not None:
     print("Số đã công bố là của mô hình đóng gói, không phải", MODEL)
@@ -614,7 +711,9 @@ if published is not None:
 
 # %%
 trained = prefix_model(5)
-experiments.run(course, "kiểm tra", trained, "prefix", steps=5, progress=False, eval_every=None)
+experiments.run(
+    course, "kiểm tra", trained, "prefix", steps=5, progress=False, eval_every=None
+)
 fresh_state = course.fresh_model().state_dict()
 for name, value in trained.state_dict().items():
     if not name.startswith("prefix."):
@@ -637,9 +736,13 @@ print("sau huấn luyện: mọi trọng số nền giống hệt từng bit; ch
 x = tok(prompt, return_tensors="pt").to(course.device)
 with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    peft_first = peft_model.generate(**x, max_new_tokens=1, do_sample=False,
-                                     output_logits=True,
-                                     return_dict_in_generate=True).logits[0]
+    peft_first = peft_model.generate(
+        **x,
+        max_new_tokens=1,
+        do_sample=False,
+        output_logits=True,
+        return_dict_in_generate=True,
+    ).logits[0]
 with torch.no_grad():
     correct = pkg(**x).logits[:, -1]
     base_first = base_model(**x).logits[:, -1]
@@ -654,9 +757,16 @@ for name, ref in gaps.items():
 for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
     print("transformers nhắn:", message[:160])
 ignores = (peft_first - correct).abs().max() > 1e-3
-print("peft", __import__("peft").__version__, "trên transformers",
-      __import__("transformers").__version__, "→",
-      "generate có bộ đệm BỎ QUA tiền tố" if ignores else "generate có bộ đệm dùng đúng tiền tố")
+print(
+    "peft",
+    __import__("peft").__version__,
+    "trên transformers",
+    __import__("transformers").__version__,
+    "→",
+    "generate có bộ đệm BỎ QUA tiền tố"
+    if ignores
+    else "generate có bộ đệm dùng đúng tiền tố",
+)
 
 # %% [markdown]
 # Trên máy tạo bài này (peft 0.21.2, transformers 5.24), bước đầu của `generate` trong peft bằng mô hình nền *với
@@ -687,8 +797,10 @@ if not s.grouped:
     assert training_count == prefix_parameter_count(10, L, d, hidden=192)
 
 # %% tags=["nbval-check-output"]
-print(f"k = 10, h = 192: khi huấn luyện {training_count:,} tham số (MLP) "
-      f"→ lưu {saved_count:,} (bảng P sau khi gộp)")
+print(
+    f"k = 10, h = 192: khi huấn luyện {training_count:,} tham số (MLP) "
+    f"→ lưu {saved_count:,} (bảng P sau khi gộp)"
+)
 
 # %% [markdown]
 # ### Đào sâu 3 — Prompt tuning: token ảo chỉ ở đầu vào
@@ -707,8 +819,9 @@ apply_prompt(prompt_model, PromptConfig(num_virtual_tokens=4))
 with torch.no_grad():
     emb = prompt_model.prompt.embedding
     emb.add_(0.3 * torch.randn_like(emb))
-peft_prompt = get_peft_model(course.fresh_model(),
-                             PromptTuningConfig(task_type=CAUSAL, num_virtual_tokens=4))
+peft_prompt = get_peft_model(
+    course.fresh_model(), PromptTuningConfig(task_type=CAUSAL, num_virtual_tokens=4)
+)
 with torch.no_grad():
     peft_prompt.prompt_encoder["default"].embedding.weight.copy_(emb)
     theirs = peft_prompt(**text).logits[:, 4:]
@@ -716,12 +829,16 @@ with torch.no_grad():
 assert torch.allclose(ours[real], theirs[real], atol=1e-4)
 n_prompt = count_parameters(prompt_model).trainable
 assert n_prompt == 4 * d == peft_prompt.get_nb_trainable_parameters()[0]
-same = torch.equal(greedy(prompt_model, prompt, True).sequences,
-                   greedy(prompt_model, prompt, False).sequences)
+same = torch.equal(
+    greedy(prompt_model, prompt, True).sequences,
+    greedy(prompt_model, prompt, False).sequences,
+)
 assert same
-print(f"prompt tuning k = 4: {n_prompt:,} tham số = k·d; logit = peft "
-      f"(sai khác {(ours - theirs)[real].abs().max():.1e}); "
-      "generate có/không bộ đệm trùng nhau")
+print(
+    f"prompt tuning k = 4: {n_prompt:,} tham số = k·d; logit = peft "
+    f"(sai khác {(ours - theirs)[real].abs().max():.1e}); "
+    "generate có/không bộ đệm trùng nhau"
+)
 
 # %% [markdown]
 # ### Đào sâu 4 — Cái giá của chuỗi dài thêm $k$
@@ -739,7 +856,7 @@ T_pad = bench_batch["input_ids"].shape[1]
 
 
 def step_time(model: nn.Module, reps: int = 3) -> float:
-    """Trung vị thời gian một bước huấn luyện trên bench_batch (bỏ lần đầu: khởi động)."""
+    """Trung vị thời gian một bước huấn luyện trên bench_batch (bỏ lần khởi động)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     times = []
@@ -758,23 +875,36 @@ full_time = step_time(course.fresh_model())
 # QKᵀ và (điểm)·V, mọi đầu
 attention_flops = {k_b: 2 * L * T_pad * (k_b + T_pad) * d for k_b in bench_ks}
 fig, ax = plt.subplots(2, 1, figsize=(FIG_WIDTH, 5.2))
-ax[0].plot(bench_ks, [1000 * times[k_b] for k_b in bench_ks], marker="o",
-           label="prefix tuning")
-ax[0].axhline(1000 * full_time, color="tab:red", linestyle="--",
-              label="tinh chỉnh toàn bộ")
-ax[0].set(xlabel="k (số token ảo)", ylabel="ms / bước",
-          title="Một bước huấn luyện (lô 32, đo trực tiếp)")
-ax[1].plot(bench_ks, [attention_flops[k_b] / attention_flops[1] for k_b in bench_ks],
-           marker="o")
-ax[1].set(xlabel="k (số token ảo)", ylabel="× so với k = 1",
-          title=f"Phép nhân của phần chú ý (T = {T_pad})")
+ax[0].plot(
+    bench_ks, [1000 * times[k_b] for k_b in bench_ks], marker="o", label="prefix tuning"
+)
+ax[0].axhline(
+    1000 * full_time, color="tab:red", linestyle="--", label="tinh chỉnh toàn bộ"
+)
+ax[0].set(
+    xlabel="k (số token ảo)",
+    ylabel="ms / bước",
+    title="Một bước huấn luyện (lô 32, đo trực tiếp)",
+)
+ax[1].plot(
+    bench_ks,
+    [attention_flops[k_b] / attention_flops[1] for k_b in bench_ks],
+    marker="o",
+)
+ax[1].set(
+    xlabel="k (số token ảo)",
+    ylabel="× so với k = 1",
+    title=f"Phép nhân của phần chú ý (T = {T_pad})",
+)
 ax[0].legend()
 fig.tight_layout()
 plt.show()
 for k_b in bench_ks:
-    print(f"k = {k_b:2d}: {1000 * times[k_b]:6.1f} ms/bước "
-          f"({times[k_b] / full_time:.2f}× toàn bộ); "
-          f"phần chú ý ×{(k_b + T_pad) / T_pad:.1f} so với không tiền tố")
+    print(
+        f"k = {k_b:2d}: {1000 * times[k_b]:6.1f} ms/bước "
+        f"({times[k_b] / full_time:.2f}× toàn bộ); "
+        f"phần chú ý ×{(k_b + T_pad) / T_pad:.1f} so với không tiền tố"
+    )
 
 # %% [markdown]
 # Hai điều cần nhớ. (1) Bước huấn luyện của prefix tuning vẫn phải lan truyền ngược qua **mọi** lớp (tiền tố có ở
@@ -804,11 +934,17 @@ for k_b in bench_ks:
 # **Bài 1 (dễ).** GPT-2 medium có $L = 24$, $d = 1024$. Prefix tuning với $k = 16$ có bao nhiêu tham số huấn
 # luyện? Prompt tuning với $k = 16$?
 
+
 # %%
 def check_medium(prefix_params: int, prompt_params: int) -> None:
-    assert prefix_params == 16 * 2 * 24 * 1024, "Prefix: k · 2 · L · d (key và value ở mỗi lớp)."
+    assert prefix_params == 16 * 2 * 24 * 1024, (
+        "Prefix: k · 2 · L · d (key và value ở mỗi lớp)."
+    )
     assert prompt_params == 16 * 1024, "Prompt: k · d (chỉ ở đầu vào)."
-    print(f"Đúng: prefix {prefix_params:,}, prompt {prompt_params:,} — prefix gấp 2L = 48 lần.")
+    print(
+        f"Đúng: prefix {prefix_params:,}, prompt {prompt_params:,} "
+        "— prefix gấp 2L = 48 lần."
+    )
 
 
 my_prefix_params, my_prompt_params = None, None  # thay bằng số của bạn
@@ -826,16 +962,21 @@ if my_prefix_params is not None:
 # "eager"`, transformers đưa mặt nạ **số thực** cộng vào điểm chú ý ($0$ = được chú ý, một số rất âm = bị che).
 # Viết `extend_float_mask(mask, k)` thêm $k$ cột "được chú ý" vào trước một mặt nạ như vậy, dạng $(B, 1, T, n)$.
 
+
 # %%
 def check_float_mask(fn) -> None:
     neg = torch.finfo(torch.float32).min
-    mask = torch.zeros(2, 1, 3, 4).masked_fill(~torch.ones(3, 4, dtype=torch.bool).tril(1), neg)
+    mask = torch.zeros(2, 1, 3, 4).masked_fill(
+        ~torch.ones(3, 4, dtype=torch.bool).tril(1), neg
+    )
     out = fn(mask, 2)
     assert out.shape == (2, 1, 3, 6), f"Hình dạng {tuple(out.shape)}, cần (2, 1, 3, 6)."
     assert out.dtype == mask.dtype and torch.equal(out[..., 2:], mask), (
-        "Phần mặt nạ cũ phải giữ nguyên, sau k cột mới.")
+        "Phần mặt nạ cũ phải giữ nguyên, sau k cột mới."
+    )
     assert torch.equal(out[..., :2], torch.zeros(2, 1, 3, 2)), (
-        "Cột tiền tố phải là 0 (được chú ý), không phải 1.")
+        "Cột tiền tố phải là 0 (được chú ý), không phải 1."
+    )
     assert torch.equal(out, extend_mask(mask, 2, 3, 4, mask.device))
     print("Đúng: khớp với extend_mask của gói.")
 
@@ -863,15 +1004,20 @@ if extend_float_mask(torch.zeros(1, 1, 1, 1), 1) is not None:
 # `del block.attn.__dict__["prefix_kv"]` — hàm attention của gói coi lớp không có `prefix_kv` là attention
 # thường). Số tham số *thật sự dùng* là bao nhiêu? Huấn luyện và so với tiền tố đủ các lớp.
 
+
 # %%
 def check_top_half(make) -> None:
-    """Chấm top_half_prefix: tiền tố chỉ ở nửa trên, nửa dưới của P không ảnh hưởng logit."""
+    """Chấm top_half_prefix: tiền tố chỉ ở nửa trên; nửa dưới của P không đổi logit."""
     if not IS_GPT2:
         print(SKIP)
         return
     m = make(5)
-    layers = [i for i, b in enumerate(m.transformer.h) if "prefix_kv" in b.attn.__dict__]
-    assert layers == list(range(L // 2, L)), f"Các lớp có tiền tố: {layers}; cần {list(range(L // 2, L))}."
+    layers = [
+        i for i, b in enumerate(m.transformer.h) if "prefix_kv" in b.attn.__dict__
+    ]
+    assert layers == list(range(L // 2, L)), (
+        f"Các lớp có tiền tố: {layers}; cần {list(range(L // 2, L))}."
+    )
     x = tok("Phản hồi: bài giảng dễ hiểu\nCảm xúc:", return_tensors="pt")
     with torch.no_grad():
         m.prefix.weight[:, : 2 * (L // 2) * d] = 1e3  # nửa dưới của P không được dùng…
@@ -879,8 +1025,10 @@ def check_top_half(make) -> None:
         m.prefix.weight[:, : 2 * (L // 2) * d] = -1e3
         assert torch.equal(a, m(**x).logits), "…nên đổi nó không được làm đổi logit."
     used = 5 * 2 * (L - L // 2) * d
-    print(f"Đúng: tiền tố ở lớp {layers}; tham số thật sự dùng: "
-          f"5 · 2 · {L - L // 2} · {d} = {used:,}.")
+    print(
+        f"Đúng: tiền tố ở lớp {layers}; tham số thật sự dùng: "
+        f"5 · 2 · {L - L // 2} · {d} = {used:,}."
+    )
 
 
 def top_half_prefix(k: int) -> nn.Module:
@@ -913,14 +1061,17 @@ if top_half_prefix(5) is not None:
 # `attn_implementation` cũng nằm trong móc ấy). Ở bước 0 (khởi tạo từ từ thật) mô hình nào gần mô hình nền hơn?
 # Sau 150 bước độ chính xác khác nhau không (một seed: chỉ là gợi ý)? Hàm kiểm tra so hai mô hình trên một câu và in khoảng cách.
 
+
 # %%
 def check_positions(shifted: nn.Module, unshifted: nn.Module) -> None:
     x = tok("Phản hồi: thầy dạy rất hay\nCảm xúc:", return_tensors="pt")
     with torch.no_grad():
         a, b, ref = shifted(**x).logits, unshifted(**x).logits, base_model(**x).logits
     assert not torch.equal(a, b), "Hai mô hình cho cùng logit: móc vị trí chưa được gỡ?"
-    print(f"|dời k − nền| = {(a - ref).abs().mean():.3f}; "
-          f"|từ 0 − nền| = {(b - ref).abs().mean():.3f} (trung bình)")
+    print(
+        f"|dời k − nền| = {(a - ref).abs().mean():.3f}; "
+        f"|từ 0 − nền| = {(b - ref).abs().mean():.3f} (trung bình)"
+    )
 
 
 my_unshifted = None  # mô hình đã gỡ móc vị trí
@@ -947,11 +1098,14 @@ if my_unshifted is not None:
 # độ chính xác với prefix $k = 10$ ở trên: số tham số ít hơn có phải trả bằng độ chính xác không? Hàm kiểm tra nhận
 # `Result` của bạn.
 
+
 # %%
 def check_prompt_run(result) -> None:
     """Chấm lần chạy prompt tuning k = 10 và in bảng cạnh prefix k = 10."""
     assert result.trainable == 10 * d, (
-        f"Prompt tuning k=10 phải có 10 · {d} = {10 * d:,} tham số, nhận {result.trainable:,}.")
+        f"Prompt tuning k=10 phải có 10 · {d} = {10 * d:,} tham số, "
+        f"nhận {result.trainable:,}."
+    )
     table = [full, results[10], result, base]
     display(Markdown(experiments.results_table(table, full, base)))
     ratio = results[10].trainable / result.trainable
