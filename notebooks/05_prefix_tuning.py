@@ -649,7 +649,7 @@ plot_histories(drawn, title=", ".join(drawn))
 plt.show()
 
 # %% [markdown]
-# ### Số liệu đã công bố: ngân sách quyết định thứ hạng
+# ### Số liệu đã công bố: ngân sách quyết định xếp hạng
 # Ở 150 bước, prefix tuning (và prompt tuning) mới rời mức đoán mò được một đoạn: bảng cũ của khóa học, đọc ở
 # 150 bước, cho prefix chỉ một phần nhỏ phần tăng của tinh chỉnh toàn bộ. Đó là **hệ quả của ngân sách**, không
 # phải của phương pháp: tinh chỉnh toàn bộ đạt đỉnh validation sớm, còn prefix/prompt tuning cần nhiều bước hơn.
@@ -704,7 +704,7 @@ if published is not None:
 # %% [markdown]
 # Đọc hai dòng cho prefix: nếu checkpoint tốt nhất đã công bố nằm xa sau bước 150, con số 150 bước chỉ đo ngân
 # sách. Prefix/prompt tuning bắt kịp thêm khi mô hình lớn (Lester et al. thấy khoảng cách với tinh chỉnh toàn bộ
-# gần biến mất từ khoảng 10 tỉ tham số); trên mô hình 4 lớp này, bảng của bench (và bài 6) là nơi đọc thứ hạng.
+# gần biến mất từ khoảng 10 tỉ tham số); trên mô hình 4 lớp này, bảng của bench (và bài 6) là nơi đọc xếp hạng.
 #
 # Kiểm tra lời hứa "trọng số nền không đổi": sau huấn luyện, mọi tham số ngoài `prefix` của một mô hình
 # $k = 5$ (huấn luyện vài bước) giống hệt từng bit một mô hình nền mới nạp.
@@ -923,7 +923,7 @@ for k_b in bench_ks:
 #   truyền xuôi đầy đủ và `generate` có bộ đệm đều đúng — ta đã kiểm tra từng token, và logit khớp peft tới
 #   $10^{-5}$.
 # - Vị trí token thật bắt đầu từ $k$ như peft, nên $k + T \le n_{\text{positions}}$.
-# - Lần chạy 150 bước trong bài là minh họa; thứ hạng và "% phần tăng" đọc từ bench (hội tụ, nhiều seed):
+# - Lần chạy 150 bước trong bài là minh họa; xếp hạng và "% phần tăng" đọc từ bench (hội tụ, nhiều seed):
 #   ở ngân sách ngắn, prefix tuning trông kém hơn thực tế.
 # - Đào sâu: peft 0.21.2 bỏ qua tiền tố khi `generate` có bộ đệm; tái tham số hóa bằng MLP chỉ tồn tại lúc
 #   huấn luyện (`fold_prefix`); prompt tuning ($k \cdot d$) là prefix tuning với $P$ do mạng đóng băng sinh ra.
