@@ -75,7 +75,7 @@ use_course_style()  # hình vừa cột nội dung của trang, chữ đọc đ�
 warnings.filterwarnings(
     "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
 )
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
 # Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
@@ -573,7 +573,9 @@ plt.show()
 # Với LoRA, độ lớn và hướng chỉ đổi *qua cùng một* tích $BA$, nên hai đại lượng bị ràng buộc với nhau; DoRA có
 # riêng $m$ để chỉnh độ lớn mà không phải xoay hướng (và ngược lại). Bài báo thấy tinh chỉnh toàn bộ và DoRA
 # có tương quan âm giữa $\Delta M$ và $\Delta D$, LoRA có tương quan dương. Trên mô hình nhỏ và 150 bước, hình của
-# bạn có thể không rõ như vậy: hãy xem như một phép đo, không phải một định lý.
+# bạn có thể không rõ như vậy: hãy xem như một phép đo, không phải một định lý. Lưu ý thêm: ở đây DoRA học với
+# tốc độ học của công thức riêng (lớn hơn của LoRA), nên trọng số của nó đi xa hơn cả về độ lớn lẫn hướng; phần
+# đó không do cách tách độ lớn/hướng.
 #
 # ## Đo đạc
 # Bảng các lần chạy minh họa của bài (một seed, 150 bước) cạnh tinh chỉnh toàn bộ (bộ đệm từ bài 0). Thời gian

@@ -72,7 +72,7 @@ use_course_style()  # hình vừa cột nội dung của trang, chữ đọc đ�
 warnings.filterwarnings(
     "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
 )
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
 # Mô hình của bài. None = mô hình GPT-2 tiếng Việt đóng gói (2,57 triệu tham số,
