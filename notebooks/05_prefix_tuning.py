@@ -660,10 +660,13 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 def published_or_none() -> dict | None:
     """Kết quả bench đã công bố, hoặc None (kèm một dòng giải thích) khi chưa có."""
+    if not report.RESULTS_PATH.exists():
+        print("Kết quả bench chưa có: chạy python bench/compare.py")
+        return None
     try:
         return report.load_results()
-    except CourseError as e:
-        print(f"Kết quả bench chưa có: chạy python bench/compare.py ({e})")
+    except CourseError as e:  # tệp cũ hoặc hỏng: lời nhắn nêu lệnh sinh lại
+        print(e)
         return None
 
 
