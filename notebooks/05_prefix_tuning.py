@@ -72,6 +72,8 @@ use_course_style()  # hình vừa cột nội dung của trang, chữ đọc đ�
 warnings.filterwarnings(
     "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
 )
+# peft còn đưa tiền tố qua `past_key_values` (tên cũ): mục Đào sâu 1 đo hệ quả của nó
+warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
 _ = torch.manual_seed(0)
 
 # %% tags=["colab-model", "nbval-ignore-output"]
@@ -757,8 +759,8 @@ if s.max_positions is not None:
     gaps["mô hình nền, vị trí dời k"] = base_shifted
 for name, ref in gaps.items():
     print(f"|generate(peft) − {name}| lớn nhất = {(peft_first - ref).abs().max():.2e}")
-for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
-    print("transformers nhắn:", message[:160])
+for message in dict.fromkeys(str(w.message).split(". ")[0] for w in caught):
+    print("transformers nhắn:\n ", message[:86])  # câu đầu của mỗi lời nhắn
 ignores = (peft_first - correct).abs().max() > 1e-3
 print(
     "peft",
