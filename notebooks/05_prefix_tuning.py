@@ -654,7 +654,8 @@ plt.show()
 # ### Số liệu đã công bố: ngân sách quyết định xếp hạng
 # Ở 150 bước, prefix tuning (và prompt tuning) mới rời mức đoán mò được một đoạn: bảng cũ của khóa học, đọc ở
 # 150 bước, cho prefix chỉ một phần nhỏ phần tăng của tinh chỉnh toàn bộ. Đó là **hệ quả của ngân sách**, không
-# phải của phương pháp: tinh chỉnh toàn bộ đạt đỉnh validation sớm, còn prefix/prompt tuning cần nhiều bước hơn.
+# phải của phương pháp: tinh chỉnh toàn bộ đạt đỉnh validation sớm, còn prefix/prompt tuning cần nhiều bước hơn
+# (ô dưới đọc điều đó từ chính các đường cong ở trên: bước có acc validation tốt nhất của mỗi lần chạy).
 # Bench (`bench/compare.py`, giao thức đo chung) huấn luyện mỗi phương pháp tới khi validation phẳng, giữ
 # checkpoint tốt nhất, nhiều seed; ô dưới đặt con số minh họa ở trên cạnh số đã công bố.
 
@@ -694,12 +695,19 @@ def show_published(
             f"{m}: acc test {acc} | {gain.fmt('.0f', unit='%')} phần tăng | "
             f"checkpoint tốt nhất ở bước {best.fmt('.0f')} ({acc.n} seed)"
         )
+        if m == "prefix" and best.mean is not None and best.mean > 150:
+            print("  → checkpoint tốt nhất của prefix nằm sau bước 150: "
+                  "con số 150 bước đo ngân sách")
 
 
 print(
     f"minh họa (150 bước, 1 seed): prefix k=10 đạt {share(results[10]):.0%} "
     f"phần tăng của toàn bộ, LoRA r=8 {share(lora_result):.0%}"
 )
+for r in (full, results[10]):
+    h = r.history
+    peak = h.eval_steps[h.eval_accuracy.index(max(h.eval_accuracy))]
+    print(f"  {r.name}: acc validation cao nhất ở bước {peak}/{h.eval_steps[-1]}")
 published = published_or_none()
 if MODEL is not None:
     print("Số đã công bố là của mô hình đóng gói, không phải", MODEL)
