@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arch import ARCHS, arch_of, attention_shape, biased_modules, model_type
 from .errors import require, require_choice
 from .inject import inject, refuse_if_adapted, require_module
+from .model import trainable_dtype
 
 # Những nhóm bias có thể chọn; tên mô-đun theo GPT-2 của transformers.
 WHICH = ("all", "attention_query", "mlp", "layernorm")
@@ -62,7 +64,7 @@ class BiasDelta(nn.Module):
                 f"Đoạn δ [{offset}, {offset + size}) nằm ngoài bias có {n} phần tử.")
         self.base_layer = base_layer
         self.offset = offset
-        self.delta = nn.Parameter(torch.zeros(size, dtype=bias.dtype, device=bias.device))
+        self.delta = nn.Parameter(torch.zeros(size, dtype=trainable_dtype(bias.dtype), device=bias.device))
 
     def padded_delta(self) -> torch.Tensor:
         """δ đặt vào đúng chỗ trong một vectơ dài bằng bias (các chỗ khác bằng 0)."""
@@ -70,44 +72,60 @@ class BiasDelta(nn.Module):
         return F.pad(self.delta, (self.offset, n - self.offset - self.delta.numel()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base_layer(x) + self.padded_delta()
+        y = self.base_layer(x)
+        return y + self.padded_delta().to(y.dtype)
 
     def merged_bias(self) -> torch.Tensor:
         """Bias sau khi gộp: b + δ (để ghi vào một mô hình thường, không cần lớp bọc)."""
-        return self.base_layer.bias.detach() + self.padded_delta().detach()
-
-
-def _query_size(model: nn.Module, name: str) -> int:
-    """Số phần tử phần q trong bias gộp của `name` (attn.c_attn): embed_dim của attention chứa nó.
-
-    GPT-2 gộp [q | k | v] (3d phần tử); attention nhiều truy vấn một khóa (GPTBigCode multi_query) gộp
-    [q | k | v] với k, v chỉ một đầu (d + 2·d/H): chia 3 sẽ lặng lẽ lấy sai phần q, nên ta đọc embed_dim.
-    """
-    attn = model.get_submodule(name.rpartition(".")[0])
-    d = getattr(attn, "embed_dim", None)
-    n = model.get_submodule(name).bias.numel()
-    require(isinstance(d, int) and 0 < d <= n, f"Không biết phần q trong bias gộp {name} ({n} phần tử): attention "
-                                               f"{type(attn).__name__} không có embed_dim hợp lệ (nhận được {d!r}).")
-    return d
+        bias = self.base_layer.bias.detach()
+        return bias + self.padded_delta().detach().to(bias.dtype)
 
 
 def _targets(model: nn.Module, which: str) -> list[tuple[str, nn.Module, int | None]]:
-    """(tên mô-đun, mô-đun, số phần tử δ) cho nhóm bias `which`."""
+    """(tên mô-đun, mô-đun, số phần tử δ) cho nhóm bias `which`, theo kiến trúc (arch.py).
+
+    Mô hình không có `config.model_type` (mô hình tự viết) được hiểu theo tên của GPT-2.
+    """
+    facts = arch_of(model, "BitFit") if model_type(model) is not None else ARCHS["gpt2"]
     found = []
     for name, module in model.named_modules():
         if not isinstance(getattr(module, "bias", None), torch.Tensor):
             continue
-        leaf = name.split(".")[-1]
-        parent = name.split(".")[-2] if "." in name else ""
+        in_block = _block_part(name, facts)  # "attn.c_attn", "self_attn.q_proj", "mlp.down_proj"… hoặc None
         if which == "all":
             found.append((name, module, None))
-        elif which == "attention_query" and parent == "attn" and leaf == "c_attn":
-            found.append((name, module, _query_size(model, name)))
-        elif which == "mlp" and parent == "mlp":
+        elif which == "attention_query" and in_block == f"{facts.attention}.{facts.qkv[0]}":
+            require(facts.fused_qkv_layout != "interleaved",
+                    f"which = 'attention_query' chưa hỗ trợ {facts.model_type}: bias q/k/v gộp xen kẽ theo từng đầu; "
+                    "hãy dùng which='all'.")
+            size = attention_shape(model).hidden if len(facts.qkv) == 1 else None  # phần q đứng đầu bias gộp
+            found.append((name, module, size))
+        elif which == "mlp" and in_block is not None and in_block.startswith(f"{facts.mlp}."):
             found.append((name, module, None))
         elif which == "layernorm" and isinstance(module, nn.LayerNorm):
             found.append((name, module, None))
     return found
+
+
+def _block_part(name: str, facts) -> str | None:
+    """Phần tên bên trong một khối ("transformer.h.3.attn.c_attn" → "attn.c_attn"), None nếu ngoài các khối."""
+    prefix = facts.blocks + "."
+    if not name.startswith(prefix):
+        return None
+    return name[len(prefix):].partition(".")[2] or None
+
+
+def _no_bias_message(model: nn.Module, which: str) -> str:
+    """Lời từ chối khi nhóm `which` không có bias nào: nêu những bias mô hình có và phương án thay thế."""
+    have = biased_modules(model)
+    kind = model_type(model) or type(model).__name__
+    if not have:
+        return (f"which = {which!r}: không tìm thấy bias nào trong mô hình {kind} (Llama, Mistral không có bias), nên "
+                "BitFit không có gì để huấn luyện. Hãy dùng LoRA (apply_lora, cũng rất ít tham số) hoặc adapter "
+                "(apply_adapters).")
+    shown = ", ".join(have[:4]) + (" …" if len(have) > 4 else "")
+    return (f"which = {which!r}: không tìm thấy bias nào thuộc nhóm này trong {kind}. Các mô-đun có bias: {shown} "
+            f"({len(have)} mô-đun); hãy dùng which='all'" + (" hoặc 'attention_query'." if kind == "qwen2" else "."))
 
 
 def apply_bitfit(model: nn.Module, config: BitFitConfig | None = None) -> list[str]:
@@ -122,7 +140,6 @@ def apply_bitfit(model: nn.Module, config: BitFitConfig | None = None) -> list[s
     config.validate()
     refuse_if_adapted(model, "BitFit")
     targets = _targets(model, config.which)
-    require(len(targets) > 0, f"which = {config.which!r}: không tìm thấy bias nào thuộc nhóm này trong "
-                              f"{type(model).__name__} (cần mô-đun kiểu GPT-2: attn.c_attn, mlp.*, LayerNorm).")
+    require(len(targets) > 0, _no_bias_message(model, config.which))
     sizes = {name: size for name, _, size in targets}
     return inject(model, list(sizes), lambda name, module: BiasDelta(module, sizes[name]))

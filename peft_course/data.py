@@ -12,16 +12,29 @@ from pathlib import Path
 import torch
 from datasets import DatasetDict, load_dataset
 
-from .errors import CourseError, is_int, require
+from .errors import CourseError, is_int, require, require_choice
 
 LABELS = ["tiêu cực", "trung lập", "tích cực"]  # chỉ số 0, 1, 2 (cùng thứ tự với UIT-VSFC)
 PROMPT = "Phản hồi: {text}\nCảm xúc:"
 PACKAGED_DATA = Path(__file__).parent / "assets" / "feedback"
 HUB_ALIASES = {"uit-vsfc": "uitnlp/vietnamese_students_feedback"}
+# Bài toán thứ hai (bài 7): chủ đề của phản hồi, theo thứ tự nhãn chủ đề của UIT-VSFC (0 lecturer,
+# 1 training_program, 2 facility; nhãn 3 "others" không dùng).
+TOPIC_LABELS = ["giảng viên", "chương trình đào tạo", "cơ sở vật chất"]
+TOPIC_PROMPT = "Phản hồi: {text}\nChủ đề:"
+TASKS = {  # tên bài toán → (nhãn, mẫu prompt, thư mục dữ liệu đóng gói, cột nhãn trên UIT-VSFC)
+    "sentiment": (LABELS, PROMPT, PACKAGED_DATA, "sentiment"),
+    "topic": (TOPIC_LABELS, TOPIC_PROMPT, PACKAGED_DATA.parent / "topic", "topic"),
+}
 
 
-def load_feedback(name: str | None = None) -> DatasetDict:
+def load_feedback(name: str | None = None,
+                  task: str = "sentiment",  # "sentiment" (cảm xúc) hoặc "topic" (chủ đề, bài 7)
+                  ) -> DatasetDict:
     """Ba tập train / validation / test với các cột text, label, label_text.
+
+    task="topic": nhãn là chủ đề (TOPIC_LABELS); dữ liệu đóng gói có thêm cột sentiment. Trên UIT-VSFC,
+    các câu chủ đề "others" (3) bị bỏ.
 
     name=None: dữ liệu đóng gói của khóa học (đọc bằng `load_dataset("json", ...)` từ tệp trong gói,
     không cần mạng). name="uit-vsfc" hoặc một id trên hub có cột sentence/sentiment: ánh xạ về cùng
@@ -31,13 +44,15 @@ def load_feedback(name: str | None = None) -> DatasetDict:
             "sentence/sentiment (cần mạng)"
     require(name is None or (isinstance(name, str) and name.strip() != ""),
             f"name phải là None hoặc chuỗi không rỗng, nhận được {name!r}; {valid}.")
+    require_choice("task", task, TASKS)
+    labels, _, folder, column = TASKS[task]
     import datasets as hf_datasets
 
     hf_datasets.disable_progress_bars()
     source = "dữ liệu đóng gói" if name is None else repr(HUB_ALIASES.get(name, name))
     try:
         if name is None:
-            files = {split: str(PACKAGED_DATA / f"{split}.jsonl") for split in ("train", "validation", "test")}
+            files = {split: str(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
             raw = load_dataset("json", data_files=files)
         else:
             raw = load_dataset(HUB_ALIASES.get(name, name))
@@ -47,13 +62,14 @@ def load_feedback(name: str | None = None) -> DatasetDict:
     require("train" in raw, f"Bộ dữ liệu {source} không có tập train; có: {list(raw)}.")
     if name is None:
         for split in raw:
-            check_rows(raw[split]["text"], raw[split]["label"], LABELS, where=f"{source}, tập {split}")
+            check_rows(raw[split]["text"], raw[split]["label"], labels, where=f"{source}, tập {split}")
         return raw
-    require({"sentence", "sentiment"} <= set(raw["train"].column_names),
-            f"Bộ dữ liệu {name!r} không có cột sentence và sentiment; có: {raw['train'].column_names}.")
+    require({"sentence", column} <= set(raw["train"].column_names),
+            f"Bộ dữ liệu {name!r} không có cột sentence và {column}; có: {raw['train'].column_names}.")
+    raw = raw.filter(lambda r: r[column] < len(labels))  # topic: bỏ nhãn 3 ("others")
     for split in raw:
-        check_rows(raw[split]["sentence"], raw[split]["sentiment"], LABELS, where=f"{source}, tập {split}")
-    return raw.map(lambda r: {"text": r["sentence"], "label": r["sentiment"], "label_text": LABELS[r["sentiment"]]},
+        check_rows(raw[split]["sentence"], raw[split][column], labels, where=f"{source}, tập {split}")
+    return raw.map(lambda r: {"text": r["sentence"], "label": r[column], "label_text": labels[r[column]]},
                    remove_columns=raw["train"].column_names)
 
 
@@ -77,6 +93,10 @@ def check_rows(texts: list, labels: list, names: list[str], where: str = "dữ l
 @dataclass
 class TaskData:
     """Một tập đã mã hóa thành tensor, đệm bên phải (right padding).
+
+    Đệm phải đúng cho mọi mô hình của khóa học (GPT-2, Llama, Qwen2…): vị trí đếm từ token thật đầu tiên
+    (0, 1, 2…), phần đệm chỉ nằm sau token nhãn và bị che bởi attention_mask, và answer_pos chỉ rõ chỗ đọc logits.
+    (Sinh văn bản theo lô thì cần đệm trái; việc đó không dùng TaskData.)
 
     input_ids/attention_mask/labels có dạng (N, T); labels = -100 trừ vị trí token nhãn;
     answer_pos[i] là vị trí mà logits dự đoán token nhãn; y là nhãn 0/1/2.
@@ -107,16 +127,65 @@ class TaskData:
         return logits[rows, pos][:, self.label_token_ids.to(logits.device)]
 
 
+def ensure_pad_token(tokenizer) -> None:
+    """Tokenizer không có token đệm (Llama, Mistral, GPT-2 gốc): dùng token kết thúc (EOS) làm token đệm.
+
+    Vị trí đệm luôn có attention_mask = 0 và nhãn -100, nên token nào làm token đệm cũng không ảnh hưởng kết quả.
+    """
+    if tokenizer.pad_token_id is None:
+        require(tokenizer.eos_token is not None,
+                f"Tokenizer {type(tokenizer).__name__} không có token đệm lẫn token kết thúc (EOS); hãy đặt "
+                "tokenizer.pad_token = <một token có sẵn> trước khi dùng.")
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def special_head(tokenizer) -> list[int]:
+    """Các token đặc biệt tokenizer tự thêm vào *đầu* mỗi chuỗi (BOS của Llama/Mistral/Gemma; [] với GPT-2).
+
+    Tìm bằng cách so một chuỗi mã hóa có và không có token đặc biệt. Token thêm ở cuối (EOS của vài tokenizer)
+    bị bỏ: sau câu hỏi còn token nhãn, chuỗi chưa kết thúc.
+    """
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            return list(full[:start])
+    return []
+
+
+def label_first_tokens(tokenizer, labels: list[str]) -> list[int]:
+    """Token đầu của mỗi nhãn *trong ngữ cảnh* "…Cảm xúc: <nhãn>", không có token đặc biệt.
+
+    Lấy `tokenizer(" " + nhãn)["input_ids"][0]` là sai với tokenizer thêm BOS (Llama, Mistral): đó là BOS cho mọi
+    nhãn. Ở đây ta mã hóa câu hỏi và câu hỏi + nhãn với add_special_tokens=False, và lấy token đầu tiên khác nhau.
+    """
+    prompt = PROMPT.format(text="…")
+    base = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    first = []
+    for label in labels:
+        ids = tokenizer(prompt + " " + label, add_special_tokens=False)["input_ids"]
+        common = next((i for i, (a, b) in enumerate(zip(base, ids)) if a != b), min(len(base), len(ids)))
+        require(common < len(ids), f"Nhãn {label!r} không sinh ra token nào sau câu hỏi với tokenizer này.")
+        first.append(ids[common])
+    if len(set(first)) < len(first):
+        shown = ", ".join(f"{label!r} → {tokenizer.decode([t])!r} (id {t})" for label, t in zip(labels, first))
+        raise CourseError(f"Token đầu của các nhãn trùng nhau: {shown}. Mô hình chỉ được chấm trên token đầu của "
+                          "nhãn, nên các nhãn phải bắt đầu bằng token khác nhau: hãy đổi tên nhãn (labels=[…]).")
+    return first
+
+
 class FeedbackTask:
     """Biến câu phản hồi thành chuỗi token của mô hình ngôn ngữ và ngược lại đọc ra nhãn dự đoán."""
 
-    def __init__(self, tokenizer, labels: list[str] = LABELS) -> None:
+    def __init__(self, tokenizer, labels: list[str] = LABELS,
+                 prompt: str = PROMPT,  # mẫu prompt có {text}; bài toán chủ đề dùng TOPIC_PROMPT
+                 ) -> None:
         self.tokenizer = tokenizer
         self.labels = labels
-        first = [tokenizer(" " + label)["input_ids"][0] for label in labels]
-        require(len(set(first)) == len(first),
-                f"Token đầu của các nhãn {labels} trùng nhau ({first}); tokenizer này không phân biệt được nhãn.")
-        self.label_token_ids = torch.tensor(first)
+        self.prompt = prompt
+        ensure_pad_token(tokenizer)
+        self.label_token_ids = torch.tensor(label_first_tokens(tokenizer, labels))
+        self.head = special_head(tokenizer)  # token đặc biệt đặt trước mỗi chuỗi (BOS của Llama/Mistral) hoặc []
 
     @staticmethod
     def _columns(rows) -> tuple[list, list]:
@@ -149,7 +218,8 @@ class FeedbackTask:
         texts, ys = self._columns(rows)
         check_rows(texts, ys, self.labels)
         ys = [int(y) for y in ys]  # np.int64 → int
-        prompts = self.tokenizer([PROMPT.format(text=t) for t in texts])["input_ids"]
+        prompts = [self.head + ids for ids in self.tokenizer([self.prompt.format(text=t) for t in texts],
+                                                             add_special_tokens=False)["input_ids"]]
         self._check_length(prompts, max_length)
         seqs = [p + [int(self.label_token_ids[y])] for p, y in zip(prompts, ys)]
         width = max(map(len, seqs))

@@ -61,11 +61,11 @@ class DoRALinear(LoRALinear):
         if self.training and not isinstance(self.dropout, nn.Identity):
             x = self.dropout(x)  # một mặt nạ dropout cho cả W x̃ và BA x̃
             wx = F.linear(x, self.base_weight_linear())  # W x̃, không có bias
-            lora = (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+            lora = ((x.to(self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T) * self.scaling).to(x.dtype)
         else:
             wx = y if self.base_layer.bias is None else y - self.base_layer.bias  # W x, không có bias
             lora = self.lora_branch(x)
-        return y + ((scale - 1) * wx + scale * lora)
+        return y + ((scale - 1) * wx + scale * lora).to(y.dtype)
 
     @torch.no_grad()
     def merge(self) -> None:

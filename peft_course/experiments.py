@@ -38,6 +38,7 @@ class Course:
     train: TaskData
     validation: TaskData
     test: TaskData
+    dtype: str | None = None  # dtype của mô hình nền (load_base_model): None = float32, "bfloat16" trên GPU
 
     def fresh_model(self, seed: int = 0  # đặt lại seed: khởi tạo LoRA/adapter sau đó như nhau ở mọi bài
                     ) -> nn.Module:
@@ -46,18 +47,22 @@ class Course:
         Seed được đặt lại ngay sau khi nạp, nên một phương pháp áp lên mô hình này khởi tạo giống hệt nhau dù
         nó chạy ở bài nào, sau bao nhiêu ô khác: LoRA r=8 ở bài 3, 4 và 6 là cùng một lần chạy.
         """
-        model = load_base_model(self.name_or_path, self.device)[0]
+        model = load_base_model(self.name_or_path, self.device, self.dtype)[0]
         set_seed(seed)
         return model
 
 
-def prepare(name_or_path: str | None = None, device: str | torch.device | None = None) -> Course:
+def prepare(name_or_path: str | None = None, device: str | torch.device | None = None,
+            dtype: str | None = None,  # None: float32; "bfloat16": mô hình nền bf16 (GPU), tham số học vẫn fp32
+            data: str | None = None,  # None: dữ liệu đóng gói; "uit-vsfc": UIT-VSFC trên hub (Colab có mạng)
+            ) -> Course:
     """Nạp tokenizer, dữ liệu và mã hóa ba tập một lần."""
     dev = pick_device(device)
-    _, tokenizer = load_base_model(name_or_path, dev)
+    _, tokenizer = load_base_model(name_or_path, dev, dtype)
     task = FeedbackTask(tokenizer)
-    ds = load_feedback()
-    return Course(name_or_path, dev, tokenizer, task, *(task.encode(ds[s]) for s in ("train", "validation", "test")))
+    ds = load_feedback(data)
+    splits = (task.encode(ds[s]) for s in ("train", "validation", "test"))
+    return Course(name_or_path, dev, tokenizer, task, *splits, dtype=dtype)
 
 
 def recipe_key(method: str, lr: float, steps: int, batch_size: int, seed: int, eval_every: int | None,

@@ -16,6 +16,7 @@ from torch import nn
 
 from .errors import is_real, require, require_bool, require_positive_int, require_positive_number
 from .inject import LINEAR_TYPES, find_targets, inject, layer_dims, refuse_if_adapted, require_module
+from .model import trainable_dtype
 
 SUPPORTED = LINEAR_TYPES  # các loại lớp LoRA bọc được (nn.Linear, Conv1D)
 
@@ -68,8 +69,9 @@ class LoRALinear(nn.Module):
         self.config = config
         self.r, self.scaling = config.r, config.scaling()
         w = base_layer.weight
-        self.lora_A = nn.Parameter(torch.empty(config.r, self.in_features, dtype=w.dtype, device=w.device))
-        self.lora_B = nn.Parameter(torch.zeros(self.out_features, config.r, dtype=w.dtype, device=w.device))
+        dtype = trainable_dtype(w.dtype)  # fp32 trên nền bf16/fp16, như peft (autocast_adapter_dtype=True)
+        self.lora_A = nn.Parameter(torch.empty(config.r, self.in_features, dtype=dtype, device=w.device))
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, config.r, dtype=dtype, device=w.device))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # như nn.Linear và peft
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.merged = False
@@ -83,7 +85,8 @@ class LoRALinear(nn.Module):
 
     def lora_branch(self, x: torch.Tensor) -> torch.Tensor:
         """s · B A dropout(x) mà không dựng ma trận ΔW: hai phép nhân mỏng, r(in + out) phép mỗi token."""
-        return (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
+        out = (self.dropout(x.to(self.lora_A.dtype)) @ self.lora_A.T @ self.lora_B.T) * self.scaling
+        return out.to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base_layer(x)

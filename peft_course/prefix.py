@@ -1,4 +1,4 @@
-"""Prefix tuning (Li & Liang 2021) và prompt tuning (Lester et al. 2021), xây từ đầu cho GPT-2.
+"""Prefix tuning (Li & Liang 2021) và prompt tuning (Lester et al. 2021), xây từ đầu (GPT-2 và họ Llama).
 
 Prefix tuning học, ở mỗi lớp, k vector khóa và k vector giá trị ảo: $K' = [P_K; K]$, $V' = [P_V; V]$.
 Mỗi token thật chú ý thêm tới k vị trí ảo ấy; ngoài chúng ra không tham số nào được huấn luyện.
@@ -11,7 +11,12 @@ kiểu của đối tượng bộ đệm (thứ đã đổi nhiều lần giữa
 
 Vị trí của token thật bắt đầu từ k (như peft và mã gốc của Li & Liang, nơi tiền tố nằm trong
 `past_key_values`): một móc trên `transformer.wpe` cộng k vào position_ids. Vì vậy k + độ dài chuỗi
-không được vượt `n_positions`.
+không được vượt `n_positions`. Với vị trí quay (RoPE: Llama, Mistral, Qwen2, GPT-NeoX) móc nằm trên
+`rotary_emb` và cũng cộng k; khóa ảo không bị quay (như khóa peft đặt sẵn trong bộ đệm).
+
+Attention nhóm (GQA: Llama 3, Mistral, Qwen2): khóa/giá trị chỉ có `num_key_value_heads` đầu, mỗi đầu dùng
+chung cho H / num_key_value_heads đầu truy vấn. Tiền tố vì thế có 2·L·num_key_value_heads·head_dim cột mỗi
+token ảo (như peft), và được lặp cho các đầu truy vấn cùng nhóm, giống khóa/giá trị thật.
 
 Prompt tuning chỉ học k vector ở đầu vào (k·d tham số). Vì mặt nạ nhân quả, token ảo ở đầu không bao giờ
 nhìn thấy token thật, nên khóa/giá trị của chúng ở mọi lớp chỉ phụ thuộc vào k vector ấy: prompt tuning
@@ -27,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arch import arch_of, attention_shape, block_attention
 from .errors import CourseError, require, require_finite_number, require_positive_int
 from .inject import PREFIX_ATTN, freeze_base, refuse_if_adapted, require_module
+from .model import trainable_dtype
 
 ATTN_NAME = PREFIX_ATTN  # tên hàm attention đăng ký với transformers
 
@@ -68,13 +75,18 @@ class PromptConfig:
                 f"init_token_ids phải là None hoặc danh sách id token (số nguyên ≥ 0) không rỗng, nhận được {ids!r}.")
 
 
-def _shape(model: nn.Module) -> tuple[int, int, int, int]:
-    """(L, H, d, n_positions) của một GPT-2 của transformers; báo lỗi nếu không phải GPT-2."""
-    t = getattr(model, "transformer", None)
-    require(t is not None and hasattr(t, "h") and hasattr(t, "wpe"),
-            f"Mô hình {type(model).__name__} không có transformer.h và transformer.wpe: bài này chỉ hỗ trợ GPT-2.")
-    c = model.config
-    return c.n_layer, c.n_head, c.n_embd, c.n_positions
+def _shape(model: nn.Module) -> tuple[int, int, int, int | None]:
+    """(L, số đầu khóa/giá trị, số chiều khóa = số đầu k/v · head_dim, độ dài tối đa hay None) của mô hình.
+
+    Báo lỗi với kiến trúc không hỗ trợ (kể cả multi-query của GPTBigCode, nơi khóa/giá trị nằm chung trong c_attn).
+    """
+    require(isinstance(model, nn.Module), f"model phải là torch.nn.Module, nhận được {type(model).__name__}.")
+    facts = arch_of(model, "Prefix/prompt tuning")
+    require(facts.model_type != "gpt_bigcode",
+            "Prefix/prompt tuning chưa hỗ trợ GPTBigCode (attention multi-query, khóa/giá trị gộp trong c_attn); "
+            "hãy dùng LoRA (target_modules=['c_attn', 'c_proj']) hoặc một mô hình gpt2/llama/mistral/qwen2/gpt_neox.")
+    s = attention_shape(model)
+    return s.num_layers, s.num_kv_heads, s.kv_dim, s.max_positions
 
 
 class Prefix(nn.Module):
@@ -130,7 +142,7 @@ def frozen_kv(transformer: nn.Module, embeddings: torch.Tensor) -> list[tuple[to
     Trả về, cho mỗi lớp, (K, V) dạng (H, k, d/H): đúng những gì token thật phía sau sẽ chú ý tới.
     """
     t, k = transformer, embeddings.shape[0]
-    h = t.drop(embeddings + t.wpe.weight[:k])  # đọc thẳng bảng vị trí: không qua móc dịch vị trí
+    h = t.drop(embeddings.to(t.wpe.weight.dtype) + t.wpe.weight[:k])  # đọc thẳng bảng vị trí: không qua móc dịch vị trí
     out = []
     for block in t.h:
         attn = block.attn
@@ -141,6 +153,30 @@ def frozen_kv(transformer: nn.Module, embeddings: torch.Tensor) -> list[tuple[to
         h = h + attn.c_proj(a.transpose(0, 1).reshape(k, attn.embed_dim))
         h = h + block.mlp(block.ln_2(h))
     return out
+
+
+def recorded_kv(model: nn.Module, embeddings: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Như `frozen_kv` nhưng cho mọi kiến trúc hỗ trợ: chạy chính thân mô hình (đóng băng) trên k vector ở vị
+    trí 0…k-1 và ghi lại khóa/giá trị (đã quay RoPE nếu có) mà hàm attention nhận được ở từng lớp.
+
+    Trả về, cho mỗi lớp, (K, V) dạng (số đầu k/v, k, head_dim). Cần hàm attention ATTN_NAME đang được dùng.
+    """
+    attns = block_attention(model)
+    store: list = [None] * len(attns)
+    saved = [a.__dict__.pop("prefix_kv", None) for a in attns]  # tạm tắt tiền tố: token ảo không tự chú ý tới nó
+    for i, a in enumerate(attns):
+        a.__dict__["prefix_record"] = functools.partial(store.__setitem__, i)
+    model.__dict__["_prefix_unshifted"] = True  # vị trí 0…k-1, không dịch
+    try:
+        dtype = model.get_submodule(arch_of(model).embed_tokens).weight.dtype
+        model.get_submodule(arch_of(model).backbone)(inputs_embeds=embeddings[None].to(dtype), use_cache=False)
+    finally:
+        model.__dict__.pop("_prefix_unshifted", None)
+        for a, source in zip(attns, saved):
+            a.__dict__.pop("prefix_record", None)
+            if source is not None:
+                a.__dict__["prefix_kv"] = source
+    return [(key[0], value[0]) for key, value in store]
 
 
 class Prompt(nn.Module):
@@ -156,13 +192,23 @@ class Prompt(nn.Module):
         self.k = k
         # Khởi tạo bằng embedding của từ thật (mặc định: k token sau vài token đặc biệt đầu từ vựng).
         ids = init_token_ids or list(range(10, 10 + k))
-        self.embedding = nn.Parameter(model.transformer.wte.weight[[ids[i % len(ids)] for i in range(k)]].detach().clone())
-        self.__dict__["transformer"] = model.transformer  # tham chiếu thường, không đăng ký là mô-đun con
+        wte = model.get_submodule(arch_of(model).embed_tokens).weight
+        rows = wte[[ids[i % len(ids)] for i in range(k)]].detach()
+        self.embedding = nn.Parameter(rows.to(trainable_dtype(wte.dtype)).clone())  # fp32 trên nền bf16/fp16
+        self.__dict__["model"] = model  # tham chiếu thường, không đăng ký là mô-đun con
         self._kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._busy = False  # đang tính khóa/giá trị ảo (chạy thân mô hình): các móc không làm gì
 
     def virtual_kv(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Khóa/giá trị của k token ảo ở mọi lớp, do GPT-2 đóng băng tính."""
-        return frozen_kv(self.transformer, self.embedding)
+        """Khóa/giá trị của k token ảo ở mọi lớp, do mô hình đóng băng tính."""
+        model = self.model
+        if arch_of(model).model_type == "gpt2":  # phép tính viết tay, đọc được (bài 5)
+            return frozen_kv(model.transformer, self.embedding)
+        self._busy = True
+        try:
+            return recorded_kv(model, self.embedding)
+        finally:
+            self._busy = False
 
     def layer_kv(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Khóa và giá trị ảo của lớp `layer` trong lượt forward hiện tại."""
@@ -188,21 +234,32 @@ def prefix_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, 
 
     Lớp không có tiền tố (thuộc tính `prefix_kv` vắng) được tính như attention thường.
     """
-    b, _, q_len, _ = query.shape
+    b, heads, q_len, _ = query.shape
     kv_len = key.shape[2]
-    source = getattr(module, "prefix_kv", None)
+    record = module.__dict__.get("prefix_record")
+    if record is not None:  # recorded_kv: ghi lại khóa/giá trị của token ảo
+        record((key, value))
+    source = module.__dict__.get("prefix_kv")
     if source is None:
         if attention_mask is None:
             attention_mask = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
+        key, value = _repeat_heads(key, heads), _repeat_heads(value, heads)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                             scale=scaling)
         return out.transpose(1, 2).contiguous(), None
     pk, pv = source()
     k = pk.shape[1]
     key = torch.cat([pk.to(key.dtype).expand(b, -1, -1, -1), key], dim=2)
     value = torch.cat([pv.to(value.dtype).expand(b, -1, -1, -1), value], dim=2)
+    key, value = _repeat_heads(key, heads), _repeat_heads(value, heads)
     mask = extend_mask(attention_mask, k, q_len, kv_len, query.device)
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, scale=scaling)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _repeat_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """GQA: lặp mỗi đầu khóa/giá trị cho các đầu truy vấn cùng nhóm, (b, H_kv, T, dh) → (b, H, T, dh)."""
+    return x if x.shape[1] == heads else x.repeat_interleave(heads // x.shape[1], dim=1)
 
 
 def _register_attention() -> None:
@@ -217,62 +274,84 @@ def _register_attention() -> None:
     AttentionMaskInterface.register(ATTN_NAME, sdpa_mask)
 
 
-def _shift_positions(model: nn.Module, k: int, n_positions: int):
-    """Móc trước wpe: vị trí token thật = k + vị trí gốc; báo lỗi nếu vượt n_positions hoặc tiền tố bị tắt."""
+def _shift_positions(model: nn.Module, k: int, n_positions: int | None):
+    """Móc dịch vị trí token thật thêm k (trên wpe, hoặc rotary_emb với RoPE); báo lỗi nếu vượt n_positions
+    hoặc nếu hàm attention đã bị đổi (tiền tố sẽ bị bỏ qua)."""
+    facts = arch_of(model)
 
-    def hook(module: nn.Module, args: tuple) -> tuple:
-        positions = args[0] + k
+    def shifted(positions: torch.Tensor) -> torch.Tensor:
         if model.config._attn_implementation != ATTN_NAME:
             raise CourseError(f"attn_implementation đã bị đổi thành {model.config._attn_implementation!r}: tiền tố sẽ "
                               f"bị bỏ qua. Hãy giữ {ATTN_NAME!r} (do apply_prefix/apply_prompt đặt).")
-        if positions.numel() and int(positions.max()) >= n_positions:
-            raise CourseError(f"Chuỗi dài {int(args[0].max()) + 1} token cộng {k} token ảo = {int(positions.max()) + 1} "
-                              f"vượt n_positions = {n_positions} của mô hình: chuỗi thật tối đa {n_positions - k} token.")
-        return (positions, *args[1:])
+        if model.__dict__.get("_prefix_unshifted"):  # recorded_kv: token ảo ở vị trí 0…k-1
+            return positions
+        if n_positions is not None and positions.numel() and int(positions.max()) + k >= n_positions:
+            raise CourseError(f"Chuỗi dài {int(positions.max()) + 1} token cộng {k} token ảo = "
+                              f"{int(positions.max()) + k + 1} vượt n_positions = {n_positions} của mô hình: chuỗi "
+                              f"thật tối đa {n_positions - k} token.")
+        return positions + k
 
-    return model.transformer.wpe.register_forward_pre_hook(hook)
+    def learned(module: nn.Module, args: tuple) -> tuple:
+        return (shifted(args[0]), *args[1:])
+
+    def rotary(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if "position_ids" in kwargs:
+            return args, {**kwargs, "position_ids": shifted(kwargs["position_ids"])}
+        return (args[0], shifted(args[1]), *args[2:]), kwargs
+
+    module = model.get_submodule(facts.position_module)
+    if facts.positions == "learned":
+        return module.register_forward_pre_hook(learned)
+    return module.register_forward_pre_hook(rotary, with_kwargs=True)
 
 
-def _install(model: nn.Module, source: nn.Module, k: int, n_positions: int, name: str) -> list[str]:
+def _use_prefix_attention(model: nn.Module) -> None:
+    """Đăng ký và bật hàm attention ATTN_NAME trên mô hình."""
+    _register_attention()
+    model.set_attn_implementation(ATTN_NAME)
+
+
+def _install(model: nn.Module, source: nn.Module, k: int, n_positions: int | None, name: str) -> list[str]:
     """Phần chung của apply_prefix/apply_prompt: đóng băng, gắn nguồn tiền tố vào từng attention, móc vị trí."""
     freeze_base(model)
     model.add_module(name, source)  # tham số của nguồn tiền tố nằm trong mô hình (được đếm, được lưu)
-    _register_attention()
-    model.set_attn_implementation(ATTN_NAME)
+    _use_prefix_attention(model)
+    facts = arch_of(model)
     changed = []
-    for i, block in enumerate(model.transformer.h):
-        block.attn.__dict__["prefix_kv"] = functools.partial(source.layer_kv, i)  # hàm, không phải mô-đun con
-        changed.append(f"transformer.h.{i}.attn")
+    for i, attn in enumerate(block_attention(model)):
+        attn.__dict__["prefix_kv"] = functools.partial(source.layer_kv, i)  # hàm, không phải mô-đun con
+        changed.append(f"{facts.blocks}.{i}.{facts.attention}")
     _shift_positions(model, k, n_positions)
-    return changed + ["transformer.wpe"]
+    return changed + [facts.position_module]
 
 
 def _refuse_multi_query(model: nn.Module) -> None:
     """GPTBigCode multi_query có một đầu khóa/giá trị dùng chung: bảng tiền tố H đầu không khớp, nên từ chối."""
     c = model.config
     mq = getattr(c, "model_type", None) == "gpt_bigcode" and getattr(c, "multi_query", True)
-    require(not mq, f"model_type = {c.model_type!r} với multi_query = True (một đầu khóa/giá trị cho mọi đầu truy "
-                    "vấn): prefix/prompt tuning của khóa học cần khóa/giá trị riêng cho từng đầu; dùng GPT-2, hoặc "
-                    "GPTBigCode với multi_query = False.")
+    require(not mq, f"model_type = {c.model_type!r} với multi_query = True (multi-query: một đầu khóa/giá trị cho "
+                    "mọi đầu truy vấn): prefix/prompt tuning của khóa học cần khóa/giá trị riêng cho từng đầu; hãy "
+                    "dùng LoRA (apply_lora) trên mô hình này, hoặc GPT-2 / GPTBigCode với multi_query = False.")
 
 
-def _check_fresh(model: nn.Module, k: int, method: str = "prefix tuning") -> tuple[int, int, int, int]:
+def _check_fresh(model: nn.Module, k: int, method: str = "prefix tuning") -> tuple[int, int, int, int | None]:
     require_module(model)
-    L, H, d, n_positions = _shape(model)
     _refuse_multi_query(model)
+    L, H, d, n_positions = _shape(model)
     refuse_if_adapted(model, method)
-    require_positive_int("num_virtual_tokens", k, maximum=n_positions - 1)
+    require_positive_int("num_virtual_tokens", k, maximum=None if n_positions is None else n_positions - 1)
     return L, H, d, n_positions
 
 
 def apply_prefix(model: nn.Module, config: PrefixConfig) -> list[str]:
-    """Thêm prefix tuning vào GPT-2 tại chỗ: đóng băng mọi trọng số nền, chỉ bảng tiền tố (hoặc MLP) học.
+    """Thêm prefix tuning tại chỗ: đóng băng mọi trọng số nền, chỉ bảng tiền tố (hoặc MLP) học.
 
-    Trả về tên các mô-đun bị đổi (các attention và wpe). Mô hình có thêm mô-đun con `prefix`.
+    Trả về tên các mô-đun bị đổi (các attention và mô-đun vị trí). Mô hình có thêm mô-đun con `prefix`.
+    Với GQA, bảng có 2·L·num_key_value_heads·head_dim cột (như peft), không phải 2·L·d.
     """
     require(isinstance(config, PrefixConfig), f"config phải là PrefixConfig, nhận được {type(config).__name__}.")
     L, H, d, n_positions = _check_fresh(model, config.num_virtual_tokens)
-    k, wte = config.num_virtual_tokens, model.transformer.wte.weight
+    k, wte = config.num_virtual_tokens, model.get_submodule(arch_of(model).embed_tokens).weight
     ids = config.init_token_ids
     if ids is not None:
         require(max(ids) < wte.shape[0], f"init_token_ids có id {max(ids)} ngoài từ vựng (0 … {wte.shape[0] - 1}).")
@@ -283,8 +362,16 @@ def apply_prefix(model: nn.Module, config: PrefixConfig) -> list[str]:
             if prefix.reparameterized:  # MLP: các hàng embedding bắt đầu là embedding của từ thật
                 prefix.embedding.weight.copy_(wte[ids])
             else:  # Li & Liang: tiền tố = khóa/giá trị mà mạng đóng băng tính cho các từ thật
-                prefix.init_from(frozen_kv(model.transformer, wte[ids]))
+                prefix.init_from(_real_kv(model, wte[ids]))
     return _install(model, prefix, config.num_virtual_tokens, n_positions, "prefix")
+
+
+def _real_kv(model: nn.Module, embeddings: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Khóa/giá trị mà mô hình đóng băng tính cho các embedding này (khởi tạo tiền tố từ từ thật)."""
+    if arch_of(model).model_type == "gpt2":
+        return frozen_kv(model.transformer, embeddings)
+    _use_prefix_attention(model)
+    return recorded_kv(model, embeddings)
 
 
 def fold_prefix(model: nn.Module) -> int:
@@ -299,20 +386,23 @@ def apply_prompt(model: nn.Module, config: PromptConfig) -> list[str]:
     """Thêm prompt tuning: k vector đầu vào học được (k·d tham số), mọi trọng số nền đóng băng."""
     require(isinstance(config, PromptConfig), f"config phải là PromptConfig, nhận được {type(config).__name__}.")
     _, _, _, n_positions = _check_fresh(model, config.num_virtual_tokens, "prompt tuning")
-    vocab = model.transformer.wte.weight.shape[0]
+    vocab = model.get_submodule(arch_of(model).embed_tokens).weight.shape[0]
     ids = config.init_token_ids
     require(ids is None or max(ids) < vocab, f"init_token_ids có id {max(ids or [0])} ngoài từ vựng (0 … {vocab - 1}).")
     prompt = Prompt(model, config.num_virtual_tokens, ids)
     changed = _install(model, prompt, config.num_virtual_tokens, n_positions, "prompt")
 
     def compute(module, args):  # một lần mỗi lượt forward: khóa/giá trị của token ảo ở mọi lớp
-        prompt._kv = prompt.virtual_kv()
+        if not prompt._busy:
+            prompt._kv = prompt.virtual_kv()
 
     def release(module, args, output):
-        prompt._kv = None
+        if not prompt._busy:
+            prompt._kv = None
 
-    model.transformer.register_forward_pre_hook(compute)
-    model.transformer.register_forward_hook(release)
+    backbone = model.get_submodule(arch_of(model).backbone)
+    backbone.register_forward_pre_hook(compute)
+    backbone.register_forward_hook(release)
     return changed
 
 

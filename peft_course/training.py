@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .data import TaskData
 from .errors import CourseError, is_int, require, require_bool, require_finite_number, require_positive_int, \
     require_positive_number
+from .model import explain_oom
 
 
 def set_seed(seed: int) -> None:
@@ -203,6 +204,17 @@ class BestCheckpoint:
             p.copy_(saved)
 
 
+def _use_amp(amp: bool, device: torch.device) -> bool:
+    """Kiểm tra cờ autocast bf16: chỉ bật được trên GPU CUDA có bf16 thật (Ampere trở lên; T4 thì không).
+
+    Mặc định tắt: huấn luyện trong gói khi đó tính đúng như các vòng lặp tự viết trong bài học (so được từng bit).
+    """
+    require(isinstance(amp, bool), f"amp phải là True hoặc False, nhận được {amp!r}.")
+    supported = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    require(not amp or supported, f"amp=True cần GPU CUDA hỗ trợ bf16; thiết bị {device} không có. Dùng amp=False.")
+    return amp
+
+
 def train(
     model: nn.Module,
     train_data: TaskData,
@@ -218,6 +230,7 @@ def train(
     progress: bool = True,  # hiện thanh tiến trình tqdm
     keep_best: bool = False,  # cuối cùng khôi phục tham số ở lần đánh giá validation tốt nhất (cần val_data)
     patience: int | None = None,  # dừng sớm sau chừng ấy lần đánh giá liên tiếp không tốt hơn (None: không dừng)
+    amp: bool = False,  # True: autocast bf16 cho forward (chỉ GPU CUDA có bf16 thật: A100, L4, H100; không T4)
 ) -> History:
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 
@@ -243,6 +256,7 @@ def train(
     step_times: list[float] = []
     set_seed(seed)
     device = next(model.parameters()).device
+    use_amp = _use_amp(amp, device)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, steps, min(warmup, steps)))
     gen = torch.Generator().manual_seed(seed)
@@ -258,9 +272,11 @@ def train(
                 order, cursor = torch.randperm(len(train_data), generator=gen), 0
             idx = order[cursor:cursor + batch_size]
             cursor += batch_size
-            loss = model(**train_data.batch(idx, device)).loss
-            loss.backward()
-            opt.step()
+            with explain_oom(f"huấn luyện bước {step} (batch_size = {batch_size})"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss = model(**train_data.batch(idx, device)).loss
+                loss.backward()
+                opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             hist.steps.append(step)

@@ -87,3 +87,37 @@ def vocabulary_split() -> dict[str, dict[str, list[str]]]:
         "facts": split3(FACTS, 5, 5),
         "templates": split3(TEMPLATES, 3, 3),
     }
+
+# Bài toán thứ hai (bài 7): chủ đề của phản hồi, theo nhãn chủ đề của UIT-VSFC (bỏ nhãn "khác").
+TOPIC_LABELS = ["giảng viên", "chương trình đào tạo", "cơ sở vật chất"]
+
+# Chủ ngữ theo chủ đề; 10 cho train, 3 cho validation, 3 cho test (phần cuối, như split3).
+# Mô hình nền không học được chủ đề của một từ khi tiền huấn luyện (văn bản miền dùng mọi chủ ngữ trong
+# cùng các khung câu), nên chủ ngữ bị giữ lại là *cụm từ mới* dựng trên một danh từ chính mà train có
+# ("phòng học lớn" ← "phòng học"): đo tổng quát hóa sang cụm từ chưa thấy, không đòi mô hình đoán nghĩa
+# một từ nó chưa từng gặp.
+TOPIC_SUBJECTS = {
+    "giảng viên": [
+        "thầy", "cô", "giảng viên", "trợ giảng", "thầy hướng dẫn", "cô chủ nhiệm", "giảng viên lý thuyết",
+        "cách giảng của thầy", "giọng giảng của cô", "thái độ của giảng viên",
+        "thầy dạy thực hành", "cô trợ giảng", "giảng viên mới",
+        "cách dạy của cô", "thầy phụ trách lớp", "giảng viên thỉnh giảng",
+    ],
+    "chương trình đào tạo": [
+        "môn học này", "giáo trình", "đề cương môn học", "đề thi cuối kỳ", "bài tập về nhà",
+        "khung chương trình", "số tín chỉ của môn", "nội dung môn học", "đồ án môn học", "cách chấm điểm",
+        "đề thi giữa kỳ", "chương trình học", "môn tự chọn",
+        "nội dung chương trình", "môn học bắt buộc", "đề thi thực hành",
+    ],
+    "cơ sở vật chất": [
+        "phòng học", "phòng thí nghiệm", "thư viện", "máy chiếu", "wifi của trường", "bàn ghế trong phòng",
+        "hệ thống học trực tuyến", "phòng máy tính", "căng tin", "chỗ gửi xe",
+        "phòng tự học", "máy tính trong thư viện", "nhà gửi xe",
+        "phòng học lớn", "máy chiếu của lớp", "bãi gửi xe",
+    ],
+}
+
+
+def topic_subject_split() -> dict[str, dict[str, list[str]]]:
+    """Chủ ngữ của từng chủ đề chia train / validation / test (3 + 3 cụm từ cuối được giữ lại)."""
+    return {topic: split3(words, 3, 3) for topic, words in TOPIC_SUBJECTS.items()}

@@ -5,6 +5,7 @@ Mỗi tập validation và test dùng chủ ngữ, tính từ, sự kiện và m
 học thuộc từ vựng của tập train.
 
 Chạy: python scripts/make_feedback_data.py --out peft_course/assets/feedback
+Bài toán thứ hai (chủ đề, bài 7): python scripts/make_feedback_data.py --task topic --out peft_course/assets/topic
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import unicodedata
 from pathlib import Path
 
-from lexicon import INTENSIFIERS, LABELS, vocabulary_split
+from lexicon import INTENSIFIERS, LABELS, TOPIC_LABELS, topic_subject_split, vocabulary_split
 
 ADVERBS = ["", "", "cũng", "vẫn"]          # dùng cho mọi nhãn, để không nhãn nào có dấu hiệu riêng
 NEGATIONS = ["không", "chưa", "không hề"]  # "không + tính từ tích cực" là phản hồi tiêu cực
@@ -56,21 +57,50 @@ def make_split(split: str, n: int, seed: int) -> list[dict]:
     return rows
 
 
+def make_topic_split(split: str, n: int, seed: int) -> list[dict]:
+    """n câu khác nhau cho bài toán chủ đề: chủ đề lần lượt 0, 1, 2; cảm xúc xoay vòng độc lập với chủ đề.
+
+    Cùng mẫu câu và vị ngữ (tính từ, sự kiện) của tập `split` như bài toán cảm xúc; chỉ chủ ngữ được chọn
+    theo chủ đề. Mỗi dòng giữ cả nhãn cảm xúc (cột sentiment) nên cùng một câu có hai nhãn.
+    """
+    vocab = vocabulary_split()
+    words = {kind: parts[split] for kind, parts in vocab.items()}
+    subjects = {t: parts[split] for t, parts in topic_subject_split().items()}
+    rng = random.Random(f"topic-{split}-{seed}")
+    seen: set[str] = set()
+    rows = []
+    while len(rows) < n:
+        topic, sentiment = len(rows) % 3, (len(rows) // 3) % 3  # 9 tổ hợp cân bằng
+        s = rng.choice(subjects[TOPIC_LABELS[topic]])
+        text = rng.choice(words["templates"]).format(s=s, S=s[0].upper() + s[1:], p=predicate(sentiment, words, rng))
+        text = unicodedata.normalize("NFC", text)
+        if text in seen:
+            continue
+        seen.add(text)
+        rows.append({"text": text, "label": topic, "label_text": TOPIC_LABELS[topic], "sentiment": sentiment})
+    rng.shuffle(rows)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="peft_course/assets/feedback")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--task", choices=["sentiment", "topic"], default="sentiment")
     args = parser.parse_args()
+    make = make_topic_split if args.task == "topic" else make_split
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for split, n in SIZES.items():
-        rows = make_split(split, n, args.seed)
+        rows = make(split, n, args.seed)
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         print(split, len(rows), [sum(r["label"] == k for r in rows) for k in range(3)])
-    (out / "vocabulary_split.json").write_text(
-        json.dumps(vocabulary_split(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    vocab = vocabulary_split()
+    if args.task == "topic":
+        vocab["subjects"] = topic_subject_split()
+    (out / "vocabulary_split.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

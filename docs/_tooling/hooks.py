@@ -184,6 +184,26 @@ def include_files(markdown: str, config) -> str:
     return INCLUDE_MARKER.sub(replace, markdown)
 
 
+TIMINGS_MARKER = "<!-- thời-gian-bài -->"
+
+
+def lesson_timings(config) -> str:
+    """Bảng số giây mỗi bài của chính lần chạy đã tạo trang này (build/lessons/timings.json của
+    scripts/execute_lessons.py), kèm điều kiện đo; không có tệp đó thì nói rõ là chưa đo."""
+    path = Path(config["config_file_path"]).parent / "build" / "lessons" / "timings.json"
+    if not path.is_file():
+        return ("*Chưa có số đo: trang này được dựng từ notebook đã lưu. `python scripts/execute_lessons.py` "
+                "chạy mọi bài và ghi thời gian vào `build/lessons/timings.json`.*")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = ["| bài | giây (cả bài, từ trên xuống) |", "|---|---:|"]
+    rows += [f"| `{name}` | {sec:.0f} |" for name, sec in sorted(data["lessons"].items())]
+    note = (f"Đo khi dựng trang này: bộ đệm các lần chạy bắt đầu trống, các bài chạy theo thứ tự bài học (bài sau "
+            f"đọc lại lần chạy của bài trước), {data.get('omp_num_threads') or 'mặc định'} luồng torch mỗi bài, "
+            f"máy {data.get('cpu_count')} nhân, Python {data.get('python')}; cùng lúc máy còn chạy kiểm thử đơn vị, "
+            "nên đây là cận trên. Một bài mở riêng trên Colab từ bộ đệm trống còn phải tự huấn luyện mốc của bài 0.")
+    return "\n".join(rows) + "\n\n" + note
+
+
 BENCH_FIGURES_MARKER = "<!-- hình-đo-đạc -->"
 BENCH_DIR = "bench/results"
 BENCH_CAPTIONS = {
@@ -260,6 +280,8 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     if LESSONS_MARKER in markdown:
         markdown = markdown.replace(LESSONS_MARKER, lessons_table(config))
     markdown = include_files(markdown, config)
+    if TIMINGS_MARKER in markdown:
+        markdown = markdown.replace(TIMINGS_MARKER, lesson_timings(config))
     if BENCH_FIGURES_MARKER in markdown:
         markdown = markdown.replace(BENCH_FIGURES_MARKER, bench_figures(config))
     docs_dir = Path(config["docs_dir"])
