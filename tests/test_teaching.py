@@ -354,15 +354,9 @@ def pair_prefix_attention(base, tok) -> None:
 
 
 def pair_apply_prefix(base, tok) -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
     from peft_course.prefix import PrefixConfig, apply_prefix
 
-    ns = teach("05", **_shape(base))
-    # như ô của bài: đăng ký hàm attention tự viết dưới tên mà my_apply_prefix dùng
-    AttentionInterface.register("my_prefix", ns["my_prefix_attention"])
-    AttentionMaskInterface.register("my_prefix", sdpa_mask)
+    ns = teach("05")  # my_apply_prefix tự đăng ký hàm attention và đọc L, H, d từ model.config
     ours = ns["my_apply_prefix"](copy.deepcopy(base), 5)
     pkg = copy.deepcopy(base)
     apply_prefix(pkg, PrefixConfig(num_virtual_tokens=5))
