@@ -48,7 +48,7 @@ from peft_course.export import save_adapter
 from peft_course.lora import merge_lora
 from peft_course.protocol import (MEMORY_NOTE, QUICK, TIMING_NOTE, Protocol, behaviour_fingerprint,
                                   interleaved_step_times, job_key, next_jobs, run_job, settings_hash, summarize,
-                                  worker_init)
+                                  worker_init, _WORKER)
 from peft_course.recipes import METHODS, PREFIX_INIT, TARGETS, Method, build  # noqa: F401 (tên dùng lại ở kiểm thử)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,10 +192,11 @@ def load_partial(path: Path) -> list[dict]:
 
 
 def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
-                 partial: Path | None = None, log: Callable = print) -> list[dict]:
+                 partial: Path | None = None, course=None, log: Callable = print) -> list[dict]:
     """Chạy mọi lần chạy của giao thức còn thiếu; trả về mọi bản ghi (cũ trong `partial` + mới).
 
-    workers = 0: chạy ngay trong tiến trình này (kiểm thử); ≥ 1: tiến trình con (spawn), `threads` luồng mỗi tiến trình.
+    workers = 0: chạy ngay trong tiến trình này (kiểm thử; `course` thay cho dữ liệu đầy đủ nếu có);
+    ≥ 1: tiến trình con (spawn), `threads` luồng mỗi tiến trình.
     """
     records = load_partial(partial) if partial is not None else []
     if records:
@@ -212,7 +213,10 @@ def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int
             f"{1000 * rec['step_time_median_s']:.0f} ms/bước")
 
     if workers == 0:
-        worker_init(device, threads)
+        if course is None:
+            worker_init(device, threads)
+        else:
+            _WORKER["course"] = course
         while jobs := next_jobs(records, protocol):
             finish(run_job(jobs[0], proto))
         return records
@@ -238,20 +242,22 @@ def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int
 def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
             partial: Path | None = None, gpt2_steps: int = 2, gpt2_shape: dict | None = None,
             gpt2_batch: tuple[int, int] = (4, 128), train: bool = True, timing_rounds: int = 12,
-            log: Callable = print) -> dict:
+            course=None, log: Callable = print) -> dict:
     """Toàn bộ phép đo: giao thức (chất lượng), chi phí tất định, cỡ GPT-2 small, dấu vân tay; trả về dict JSON.
 
     train=False: không huấn luyện gì, chỉ tổng hợp các lần chạy đã xong trong `partial` (kết quả ghi complete=False
-    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ).
+    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ). course: dữ liệu đã chuẩn bị (kiểm thử dùng bản thu
+    nhỏ; chỉ với workers = 0).
     """
     for key in protocol.methods:
         require_choice("method", key, METHODS)
     require("full" in protocol.methods, f"methods phải có 'full' (mốc so sánh), nhận được {list(protocol.methods)}.")
     start = time.perf_counter()
-    course = prepare(None, device)
+    course = course if course is not None else prepare(None, device)
     machine = machine_info(course.device, workers, threads)
     if train:
-        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial, log=log)
+        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial,
+                               course=course if workers == 0 else None, log=log)
     else:
         records = load_partial(partial) if partial is not None else []
     torch.set_num_threads(threads)
