@@ -161,3 +161,30 @@ def test_published_results_are_not_stale(course):
     diffs = fingerprint_differences(committed["fingerprint"], behaviour_fingerprint(course, proto))
     assert not diffs, ("Kết quả đã công bố đã cũ so với mã/dữ liệu hiện tại:\n  " + "\n  ".join(diffs)
                        + f"\nSinh lại: {REFRESH_COMMAND}  (rồi commit peft_course/assets/results/ và bench/results/)")
+
+
+def test_report_api_reads_the_published_numbers(mini_result, tmp_path):
+    from peft_course import report
+
+    r, _ = mini_result
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps(r), encoding="utf-8")
+    res = report.load_results(path)
+    s = report.stat(res, "lora")
+    seeds = [x["test_accuracy"] for x in r["summary"]["methods"]["lora"]["seeds"]]
+    assert s.n == 2 and s.mean == pytest.approx(sum(seeds) / 2) and str(s) == f"{s.mean:.3f} ± {s.sd:.3f}"
+    assert report.gain_share(res, "full").mean == pytest.approx(100.0)
+    assert report.chosen_lr(res, "lora") in MINI.lrs("lora")
+    table = report.published_table(res)
+    assert table.count("\n") == 2 + 2 and "mô hình nền" in table and "±" in table
+    assert "| LoRA r=8 | 16 |" in report.small_data_table(res)
+    assert f"tối đa {MINI.max_steps} bước" in report.protocol_text(res)
+    with pytest.raises(CourseError, match="DoRA"):
+        report.dora_vs_lora(res)
+    with pytest.raises(CourseError, match="column"):
+        report.stat(res, "lora", "accuracy")
+    with pytest.raises(CourseError, match="bench/compare.py"):
+        report.load_results(tmp_path / "không-có.json")
+    (tmp_path / "cũ.json").write_text('{"regimes": {}}', encoding="utf-8")
+    with pytest.raises(CourseError, match="lược đồ"):
+        report.load_results(tmp_path / "cũ.json")
