@@ -60,6 +60,7 @@ REFRESH_COMMAND = "OMP_NUM_THREADS=1 python bench/compare.py"
 # GPT-2 small (Radford và cộng sự, 2019): 12 lớp, d = 768, 12 đầu, từ vựng 50257, ngữ cảnh 1024.
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
 DEFAULT_METHODS = tuple(METHODS)
+REGIMES = ("course", "gpt2-small")
 
 
 def saved_size(key: str, model: nn.Module) -> int:
@@ -368,22 +369,28 @@ def markdown(results: dict) -> str:
         lines.append(f"| {r['label']} | {m['weights_mb']:.1f} | {m['grads_mb']:.2f} | {m['optimizer_mb']:.2f} | "
                      f"{m['activations_mb']:.1f} | {m['total_mb']:.1f} | {_fmt(r['flops_ratio'], '.2f')} | "
                      f"{r['latency_ratio']:.2f}{' (gộp)' if r['merged'] else ''} | {r['file_bytes'] / 1024:,.1f} |")
-    small_costs = results["costs"].get("gpt2-small")
-    if small_costs:
-        s = small_costs["shape"]
-        lines += ["", f"## Cỡ GPT-2 small ({small_costs['base']['total']:,} tham số, {s['n_layer']} lớp, d = "
-                      f"{s['n_embd']}; trọng số ngẫu nhiên): lô {small_costs['batch_shape'][0]}×"
-                      f"{small_costs['batch_shape'][1]}, trung vị {small_costs['steps']} bước\n",
-                  "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB "
-                  "| bộ nhớ so với toàn bộ | FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in small_costs["methods"].values():
-            m = r["memory"]
-            lines.append(
-                f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} "
-                f"| {m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | "
-                f"{_fmt(r['memory_ratio'], '.2f')} | {_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | "
-                f"{_fmt(r.get('time_ratio'), '.2f')} |")
+    if results["costs"].get("gpt2-small"):
+        lines += ["", gpt2_markdown(results["costs"]["gpt2-small"])]
+    return "\n".join(lines) + "\n"
+
+
+def gpt2_markdown(small_costs: dict) -> str:
+    """Bảng chi phí ở cỡ GPT-2 small (trọng số ngẫu nhiên, không huấn luyện)."""
+    lines: list[str] = []
+    s = small_costs["shape"]
+    lines += [f"## Cỡ GPT-2 small ({small_costs['base']['total']:,} tham số, {s['n_layer']} lớp, d = "
+                  f"{s['n_embd']}; trọng số ngẫu nhiên): lô {small_costs['batch_shape'][0]}×"
+                  f"{small_costs['batch_shape'][1]}, trung vị {small_costs['steps']} bước\n",
+              "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB "
+              "| bộ nhớ so với toàn bộ | FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in small_costs["methods"].values():
+        m = r["memory"]
+        lines.append(
+            f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} "
+            f"| {m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | "
+            f"{_fmt(r['memory_ratio'], '.2f')} | {_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | "
+            f"{_fmt(r.get('time_ratio'), '.2f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -400,6 +407,23 @@ def write_outputs(results: dict, json_path: Path, out: Path, log: Callable = pri
     return [json_path, out / "comparison.md", *paths]
 
 
+def costs_only(methods: Sequence[str], steps: int, device, shape: dict | None, out: Path, json_path: Path,
+               threads: int) -> dict:
+    """Chỉ đo chi phí ở cỡ GPT-2 small (không huấn luyện), ghi JSON và bảng vào `out`."""
+    require(json_path.resolve() != RESULTS_JSON.resolve(),
+            f"--regimes gpt2-small chỉ đo chi phí, không ghi đè {RESULTS_JSON}; dùng --out hoặc --json khác.")
+    from peft_course.model import pick_device
+
+    results = {"schema": 2, "generated_by": "python bench/compare.py --regimes gpt2-small",
+               "machine": machine_info(pick_device(device), 0, threads),
+               "costs": {"gpt2-small": gpt2_small_costs(methods, steps, device=device, shape=shape)}}
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "comparison.md").write_text(gpt2_markdown(results["costs"]["gpt2-small"]), encoding="utf-8")
+    print(gpt2_markdown(results["costs"]["gpt2-small"]))
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
@@ -407,9 +431,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workers", type=int, default=None, help="số tiến trình con (mặc định 2 trên CPU, 1 trên GPU)")
     p.add_argument("--threads", type=int, default=1, help="số luồng torch mỗi tiến trình con")
     p.add_argument("--quick", action="store_true", help="vài bước mỗi lần chạy, chỉ để thử mã (ghi vào thư mục tạm)")
-    p.add_argument("--gpt2-steps", type=int, default=2, help="số bước bấm giờ ở cỡ GPT-2 small (0: bỏ qua)")
+    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES,
+                   help="course: giao thức đo chất lượng + chi phí; gpt2-small: chỉ chi phí ở cỡ GPT-2 small")
+    p.add_argument("--gpt2-steps", "--cost-steps", type=int, default=2,
+                   help="số bước bấm giờ ở cỡ GPT-2 small (0: bỏ qua)")
     p.add_argument("--out", default=None, help="thư mục hình và bảng (mặc định bench/results)")
-    p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định peft_course/assets/results/comparison.json)")
+    p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định: --out/comparison.json nếu có --out, "
+                                                "không thì peft_course/assets/results/comparison.json)")
     p.add_argument("--from-json", action="store_true", help="chỉ vẽ lại hình và bảng từ tệp JSON đã có")
     p.add_argument("--finalize", action="store_true",
                    help="không huấn luyện: tổng hợp các lần chạy đã xong (kết quả đánh dấu complete=false nếu thiếu)")
@@ -418,7 +446,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick and args.out is None:
         args.out = tempfile.mkdtemp(prefix="peft-bench-quick-")
     out = Path(args.out or RESULTS)
-    json_path = Path(args.json) if args.json else (out / "comparison.json" if args.quick else RESULTS_JSON)
+    json_path = Path(args.json) if args.json else (out / "comparison.json" if args.out else RESULTS_JSON)
     if args.from_json:
         results = json.loads(json_path.read_text(encoding="utf-8"))
         write_outputs(results, json_path, out)
@@ -429,13 +457,15 @@ def main(argv: list[str] | None = None) -> dict:
     workers = args.workers if args.workers is not None else (2 if device in ("cpu", None) and not
                                                              torch.cuda.is_available() else 1)
     torch.set_num_threads(args.threads)
+    gpt2_shape = {"n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 1000, "n_positions": 256} if args.quick else None
+    if "course" not in args.regimes:  # chỉ chi phí ở cỡ GPT-2 small: không huấn luyện, không ghi kết quả của gói
+        return costs_only(args.methods, max(1, args.gpt2_steps), device, gpt2_shape, out, json_path, args.threads)
     partial = out / f"runs-{settings_hash(protocol)}.partial.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     print(f"Giao thức {settings_hash(protocol)}; các lần chạy xong ghi vào {partial}", flush=True)
     results = measure(protocol, device=device, workers=workers, threads=args.threads, partial=partial,
-                      gpt2_steps=args.gpt2_steps, gpt2_shape={"n_layer": 2, "n_embd": 64, "n_head": 2,
-                                                             "vocab_size": 1000, "n_positions": 256}
-                      if args.quick else None, train=not args.finalize, timing_rounds=3 if args.quick else 12,
+                      gpt2_steps=args.gpt2_steps if "gpt2-small" in args.regimes else 0, gpt2_shape=gpt2_shape,
+                      train=not args.finalize, timing_rounds=3 if args.quick else 12,
                       log=lambda s: print(s, flush=True))
     write_outputs(results, json_path, out)
     print(markdown(results))

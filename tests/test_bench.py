@@ -188,3 +188,12 @@ def test_report_api_reads_the_published_numbers(mini_result, tmp_path):
     (tmp_path / "cũ.json").write_text('{"regimes": {}}', encoding="utf-8")
     with pytest.raises(CourseError, match="lược đồ"):
         report.load_results(tmp_path / "cũ.json")
+
+
+def test_cost_only_cli_used_by_gpu_check(tmp_path, capsys):
+    """scripts/gpu_check.py gọi: --device … --out … --regimes gpt2-small --methods full lora --cost-steps 1."""
+    res = compare.main(["--device", "cpu", "--out", str(tmp_path), "--regimes", "gpt2-small", "--methods", "full",
+                        "lora", "--cost-steps", "1", "--quick"])
+    assert set(res["costs"]["gpt2-small"]["methods"]) == {"full", "lora"} and "summary" not in res
+    assert "GPT-2 small" in (tmp_path / "comparison.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "comparison.json").read_text(encoding="utf-8"))["schema"] == 2
