@@ -302,6 +302,12 @@ def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0) -> str:
     return f"{format(scale * stat['mean'], spec)} ± {format(scale * stat['sd'], spec)}"
 
 
+def _flat(row: dict) -> str:
+    """"k/n": số seed dừng sớm trên số seed (– nếu chưa có)."""
+    f = row.get("flattened")
+    return f"{f['stopped_early']}/{f['runs']}" if f else "–"
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else 1000 * seconds
 
@@ -328,9 +334,12 @@ def markdown(results: dict) -> str:
                 f"bằng cùng lệnh `{results['generated_by']}` (các lần đã xong được giữ).\n"]),
              f"Mô hình nền (chưa tinh chỉnh): acc validation {results['base']['val_accuracy']:.3f}, acc test "
              f"{results['base']['test_accuracy']:.3f}.\n",
+             "Cột \"dừng sớm\": số seed dừng vì validation không còn tiến bộ (số còn lại chạy hết ngân sách, đường "
+             "validation có thể chưa phẳng; xem hình đường validation).\n",
              "| phương pháp | tham số huấn luyện | % | lr chọn | acc test | % phần tăng của toàn bộ | bước tốt nhất "
-             "| bước tới 90% | giây tới 90% | ms/bước | FLOP so với toàn bộ | bộ nhớ (MB) | bộ nhớ so với toàn bộ |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| dừng sớm | bước tới 90% | giây tới 90% | ms/bước | FLOP so với toàn bộ | bộ nhớ (MB) "
+             "| bộ nhớ so với toàn bộ |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in summ["methods"].items():
         c = costs.get(key, {})
         reach = r.get("reached_target", 0)
@@ -339,7 +348,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} | {_fmt(r['chosen_lr'], '.2g')} "
             f"| {_pm(r.get('test_accuracy'))} | {_pm(r.get('gain_share'), '.0f', 100)}% | {_pm(r.get('best_step'), '.0f')} "
-            f"| {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
+            f"| {_flat(r)} | {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
             f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "
             f"| {_fmt(c.get('memory_ratio'), '.2f')} |")
     dvl = summ.get("dora_vs_lora")
