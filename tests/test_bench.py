@@ -77,6 +77,8 @@ def test_protocol_runs_every_job_and_reports_mean_and_sd(mini_result, course):
     full = r["summary"]["methods"]["full"]
     assert r["summary"]["threshold_val_accuracy"] == pytest.approx(0.9 * full["best_val_accuracy"]["mean"])
     assert set(r["fingerprint"]["probe_losses"]) == {"full", "lora"}
+    assert set(r["step_times_interleaved_s"]) == {"full", "lora"} and min(r["step_times_interleaved_s"].values()) > 0
+    assert full["step_time_interleaved_s"] == r["step_times_interleaved_s"]["full"]
     assert {"measured_at", "cpu", "workers", "torch_threads_per_worker", "device"} <= set(r["machine"])
     for key, row in r["costs"]["course"].items():
         fresh = compare.build(key, course.fresh_model(), course.tokenizer)
