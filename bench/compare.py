@@ -61,6 +61,7 @@ REFRESH_COMMAND = "OMP_NUM_THREADS=1 python bench/compare.py"
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
 DEFAULT_METHODS = tuple(METHODS)
 REGIMES = ("course", "gpt2-small")
+QUICK_GPT2 = {"n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 1000, "n_positions": 256}  # --quick
 
 
 def saved_size(key: str, model: nn.Module) -> int:
@@ -275,11 +276,13 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {
         "schema": 2, "generated_by": REFRESH_COMMAND, "machine": machine,
-        "complete": not missing, "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; còn các seed sau khi quét xong
+        "complete": not missing,
+        "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; các seed còn lại xuất hiện khi quét lr xong
         "step_times_interleaved_s": step_times, "timing_rounds": timing_rounds,
         "runtime_s": round(time.perf_counter() - start, 1),
         "protocol": {**protocol.to_dict(), "timing": TIMING_NOTE, "memory": MEMORY_NOTE,
-                     "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, rồi lr nhỏ hơn",
+                     "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, "
+                                     "rồi lr nhỏ hơn",
                      "checkpoint": "tham số huấn luyện ở lần đánh giá validation tốt nhất (acc, rồi mất mát, rồi bước "
                                    "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn",
                      "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
@@ -322,7 +325,8 @@ def markdown(results: dict) -> str:
              f"{meta['torch']}, transformers {meta['transformers']}; {results['runtime_s'] / 60:.0f} phút. Sinh bởi "
              f"`{results['generated_by']}`.\n",
              f"Giao thức: tốc độ học chọn trên validation trong ×⅓, ×1, ×3 tốc độ học của công thức (seed "
-             f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} bước, "
+             f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} "
+             f"bước, "
              f"lô {proto['batch_size']}, đánh giá validation mỗi {proto['eval_every']} bước, giữ checkpoint tốt nhất "
              f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn; acc test đọc một lần ở "
              f"checkpoint đó. Mọi cột chất lượng là trung bình ± độ lệch chuẩn qua các seed.\n",
@@ -346,9 +350,11 @@ def markdown(results: dict) -> str:
         n = r.get("test_accuracy", {}).get("n", 0)
         to90 = _pm(r.get("steps_to_target"), ".0f") + ("" if reach == n else f" ({reach}/{n} seed đạt)")
         lines.append(
-            f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} | {_fmt(r['chosen_lr'], '.2g')} "
-            f"| {_pm(r.get('test_accuracy'))} | {_pm(r.get('gain_share'), '.0f', 100)}% | {_pm(r.get('best_step'), '.0f')} "
-            f"| {_flat(r)} | {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
+            f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} "
+            f"| {_fmt(r['chosen_lr'], '.2g')} | {_pm(r.get('test_accuracy'))} "
+            f"| {_pm(r.get('gain_share'), '.0f', 100)}% "
+            f"| {_pm(r.get('best_step'), '.0f')} | {_flat(r)} | {to90} | {_pm(r.get('seconds_to_target'), '.1f')} "
+            f"| {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
             f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "
             f"| {_fmt(c.get('memory_ratio'), '.2f')} |")
     dvl = summ.get("dora_vs_lora")
@@ -466,7 +472,7 @@ def main(argv: list[str] | None = None) -> dict:
     workers = args.workers if args.workers is not None else (2 if device in ("cpu", None) and not
                                                              torch.cuda.is_available() else 1)
     torch.set_num_threads(args.threads)
-    gpt2_shape = {"n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 1000, "n_positions": 256} if args.quick else None
+    gpt2_shape = QUICK_GPT2 if args.quick else None
     if "course" not in args.regimes:  # chỉ chi phí ở cỡ GPT-2 small: không huấn luyện, không ghi kết quả của gói
         return costs_only(args.methods, max(1, args.gpt2_steps), device, gpt2_shape, out, json_path, args.threads)
     partial = out / f"runs-{settings_hash(protocol)}.partial.jsonl"

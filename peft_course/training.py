@@ -92,7 +92,7 @@ class History:
 
     @property
     def final_accuracy(self) -> float:
-        """Acc validation của mô hình trả về: ở best_step nếu đã khôi phục bản tốt nhất, không thì ở lần đánh giá cuối."""
+        """Acc validation của mô hình trả về: ở best_step nếu đã khôi phục bản tốt nhất, không thì lần đánh giá cuối."""
         if self.restored_best:
             return self.best_val_accuracy
         return self.eval_accuracy[-1] if self.eval_accuracy else float("nan")

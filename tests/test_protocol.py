@@ -19,7 +19,8 @@ def rec(method, lr, seed, best, loss=0.5, test=None, curve=None, step=100, kind=
          "test_accuracy": best if test is None else test, "best_step": step, "steps_run": steps[-1],
          "stopped_early": True, "eval_steps": steps, "eval_accuracy": accs, "train_loss": [1.0],
          "step_time_median_s": 0.1, "trainable": 10, **extra}
-    job = {"kind": kind, "method": method, "lr": lr, "seed": seed, **({"size": extra["size"]} if "size" in extra else {})}
+    job = {"kind": kind, "method": method, "lr": lr, "seed": seed}
+    job.update({"size": extra["size"]} if "size" in extra else {})
     r["key"] = P.job_key(job)
     return r
 
