@@ -298,11 +298,13 @@ def _fmt(x, spec: str, none: str = "–") -> str:
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0) -> str:
-    """"trung bình ± độ lệch chuẩn" của một thống kê mean_sd (– nếu thiếu)."""
+def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """"trung bình ± độ lệch chuẩn" của một thống kê mean_sd (– nếu thiếu; "(1 seed)" khi chưa có độ lệch chuẩn)."""
     if not stat or stat.get("mean") is None:
         return "–"
-    return f"{format(scale * stat['mean'], spec)} ± {format(scale * stat['sd'], spec)}"
+    if stat.get("n", 2) < 2:
+        return f"{format(scale * stat['mean'], spec)}{unit} (1 seed)"
+    return f"{format(scale * stat['mean'], spec)}{unit} ± {format(scale * stat['sd'], spec)}{unit}"
 
 
 def _flat(row: dict) -> str:
@@ -352,7 +354,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} "
             f"| {_fmt(r['chosen_lr'], '.2g')} | {_pm(r.get('test_accuracy'))} "
-            f"| {_pm(r.get('gain_share'), '.0f', 100)}% "
+            f"| {_pm(r.get('gain_share'), '.0f', 100, '%')} "
             f"| {_pm(r.get('best_step'), '.0f')} | {_flat(r)} | {to90} | {_pm(r.get('seconds_to_target'), '.1f')} "
             f"| {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
             f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "

@@ -88,6 +88,8 @@ class Stat:
         """Chuỗi "trung bình ± độ lệch chuẩn" (nhân `scale`, thêm `unit`); "–" khi không có giá trị."""
         if self.mean is None:
             return "–"
+        if self.n < 2:  # một seed: chưa có độ lệch chuẩn (kết quả bench chưa đủ)
+            return f"{format(scale * self.mean, spec)}{unit} (1 seed)"
         return f"{format(scale * self.mean, spec)}{unit} ± {format(scale * (self.sd or 0.0), spec)}{unit}"
 
     def __str__(self) -> str:
