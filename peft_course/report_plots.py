@@ -46,7 +46,8 @@ def plot_pareto(results: dict, ax=None):
     ax.axhline(base, color="gray", linestyle=":", label=f"mô hình nền: {base:.3f}")
     ax.set_xscale("log")
     ax.set_xlim(min(xs) / 2, max(xs) * 12)
-    n = len(results["protocol"]["seeds"])
+    ns = sorted({summ[k]["test_accuracy"]["n"] for k in keys})
+    n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"  # kết quả chưa đủ: số seed khác nhau giữa các điểm
     ax.set(xlabel="tham số huấn luyện (thang log)", ylabel=f"acc test (trung bình ± độ lệch chuẩn, {n} seed)",
            title="Chất lượng theo số tham số huấn luyện (checkpoint tốt nhất trên validation)")
     ax.legend(loc="lower right", fontsize=8)
@@ -95,12 +96,14 @@ def plot_time_to_accuracy(results: dict, fig=None):
             st = summ[k].get(col) or {}
             n, reach = summ[k].get("test_accuracy", {}).get("n", 0), summ[k].get("reached_target", 0)
             if st.get("mean") is None:
-                ax.text(i, 0, " không đạt", rotation=90, ha="center", va="bottom", fontsize=8, color="0.4")
+                note = " không đạt" if n else " chưa đo"
+                ax.text(i, 0, note, rotation=90, ha="center", va="bottom", fontsize=8, color="0.4")
                 continue
             ax.bar(i, st["mean"], yerr=st["sd"], capsize=3, color=COLORS.get(k, "gray"))
             if reach < n:
                 ax.text(i, st["mean"], f"{reach}/{n} seed", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(keys)), [summ[k]["label"] for k in keys], rotation=35, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(keys) - 0.4)
         ax.set_ylabel(unit)
     thr = results["summary"].get("threshold_val_accuracy")
     ax_steps.set_title("Số bước tới ngưỡng", fontsize=10)
