@@ -46,6 +46,7 @@ class Protocol:
     max_steps: int = 600  # ngân sách tối đa (lịch cosin tính theo ngân sách này)
     eval_every: int = 25  # đánh giá validation mỗi chừng ấy bước
     patience: int = 4  # dừng sớm sau chừng ấy lần đánh giá liên tiếp không tốt hơn
+    min_steps: int = 300  # không dừng sớm trước bước này: prompt tuning nằm ở mức đoán mò hơn 100 bước rồi mới học
     batch_size: int = 32
     warmup: int = 10
     target: float = 0.9  # ngưỡng thời gian-tới-độ-chính-xác: phần của acc validation tốt nhất của tinh chỉnh toàn bộ
@@ -64,7 +65,7 @@ class Protocol:
         return [float(f"{base * f:.6g}") for f in self.lr_factors]
 
 
-QUICK = Protocol(seeds=(0, 1, 2), max_steps=6, eval_every=2, patience=2, warmup=2, small_sizes=(40, 80),
+QUICK = Protocol(seeds=(0, 1, 2), max_steps=6, eval_every=2, patience=2, min_steps=2, warmup=2, small_sizes=(40, 80),
                  small_steps=4, small_eval_every=2)  # chỉ để kiểm tra mã chạy được (--quick), không phải số đo
 
 
@@ -101,7 +102,7 @@ def run_main(course, method: str, lr: float, seed: int, protocol: Protocol) -> d
     model = build(method, course.fresh_model(seed), course.tokenizer, seed)
     h = train(model, course.train, course.validation, steps=protocol.max_steps, lr=lr, batch_size=protocol.batch_size,
               eval_every=protocol.eval_every, warmup=protocol.warmup, seed=seed, progress=False, keep_best=True,
-              patience=protocol.patience)
+              patience=protocol.patience, min_steps=protocol.min_steps)
     test = evaluate(model, course.test)["accuracy"]
     return {"kind": "main", "method": method, "lr": lr, "seed": seed, "test_accuracy": test, **_history_record(h)}
 

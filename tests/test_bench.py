@@ -26,7 +26,7 @@ sys.modules["bench_compare"] = compare
 _spec.loader.exec_module(compare)
 
 TINY = {"n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 1000, "n_positions": 256}
-MINI = Protocol(seeds=(0, 1), max_steps=2, eval_every=1, patience=1, batch_size=8, warmup=1,
+MINI = Protocol(seeds=(0, 1), max_steps=2, eval_every=1, patience=1, min_steps=0, batch_size=8, warmup=1,
                 small_sizes=(16,), small_steps=2, small_eval_every=1, small_methods=("lora",), methods=("full", "lora"))
 
 
