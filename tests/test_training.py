@@ -147,3 +147,15 @@ def test_bad_checkpoint_arguments(task_data, kwargs, needle):
     model, _ = load_base_model(device="cpu")
     with pytest.raises(CourseError, match=needle):
         train(model, small(task_data[1], 64), **{"steps": 1, "progress": False, **kwargs})
+
+
+def test_no_early_stop_before_min_steps(task_data, monkeypatch):
+    """Đoạn phẳng lúc đầu (mô hình còn đoán mò) chưa phải hội tụ: patience chỉ có hiệu lực từ min_steps."""
+    import peft_course.training as training
+
+    monkeypatch.setattr(training, "evaluate", ScriptedValidation([(0.4, 1.0), (0.3, 1.1), (0.3, 1.2), (0.9, 0.1)]))
+    h = train(tiny_lora_model(), small(task_data[1], 64), small(task_data[2], 16), steps=10, lr=1e-2, batch_size=16,
+              eval_every=2, patience=1, min_steps=6, progress=False)
+    assert h.eval_steps == [2, 4, 6] and h.stopped_early and h.best_step == 2
+    with pytest.raises(CourseError, match="min_steps"):
+        train(tiny_lora_model(), small(task_data[1], 64), steps=1, min_steps=-1, progress=False)
