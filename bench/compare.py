@@ -284,7 +284,7 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
                      "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, "
                                      "rồi lr nhỏ hơn",
                      "checkpoint": "tham số huấn luyện ở lần đánh giá validation tốt nhất (acc, rồi mất mát, rồi bước "
-                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn",
+                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn, không trước `min_steps`",
                      "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
         "fingerprint": behaviour_fingerprint(course, protocol),
         "base": base_row, "summary": summarize(records, protocol, base_row, step_times), "costs": costs,
@@ -330,7 +330,8 @@ def markdown(results: dict) -> str:
              f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} "
              f"bước, "
              f"lô {proto['batch_size']}, đánh giá validation mỗi {proto['eval_every']} bước, giữ checkpoint tốt nhất "
-             f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn; acc test đọc một lần ở "
+             f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn (không trước bước "
+             f"{proto.get('min_steps', 0)}); acc test đọc một lần ở "
              f"checkpoint đó. Mọi cột chất lượng là trung bình ± độ lệch chuẩn qua các seed.\n",
              f"Ngưỡng thời gian tới độ chính xác: {100 * proto['target']:.0f}% acc validation tốt nhất của tinh chỉnh "
              f"toàn bộ = {_fmt(summ['threshold_val_accuracy'], '.3f')}. {proto['timing']} {proto['memory']}\n",
