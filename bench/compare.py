@@ -284,7 +284,8 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
                      "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, "
                                      "rồi lr nhỏ hơn",
                      "checkpoint": "tham số huấn luyện ở lần đánh giá validation tốt nhất (acc, rồi mất mát, rồi bước "
-                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn, không trước `min_steps`",
+                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn, "
+                                   "không trước `min_steps`",
                      "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
         "fingerprint": behaviour_fingerprint(course, protocol),
         "base": base_row, "summary": summarize(records, protocol, base_row, step_times), "costs": costs,
