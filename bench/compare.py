@@ -48,7 +48,7 @@ from peft_course.export import save_adapter
 from peft_course.lora import merge_lora
 from peft_course.protocol import (MEMORY_NOTE, QUICK, TIMING_NOTE, Protocol, behaviour_fingerprint,
                                   interleaved_step_times, job_key, next_jobs, run_job, settings_hash, summarize,
-                                  worker_init)
+                                  worker_init, _WORKER)
 from peft_course.recipes import METHODS, PREFIX_INIT, TARGETS, Method, build  # noqa: F401 (tên dùng lại ở kiểm thử)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,8 @@ REFRESH_COMMAND = "OMP_NUM_THREADS=1 python bench/compare.py"
 # GPT-2 small (Radford và cộng sự, 2019): 12 lớp, d = 768, 12 đầu, từ vựng 50257, ngữ cảnh 1024.
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
 DEFAULT_METHODS = tuple(METHODS)
+REGIMES = ("course", "gpt2-small")
+QUICK_GPT2 = {"n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 1000, "n_positions": 256}  # --quick
 
 
 def saved_size(key: str, model: nn.Module) -> int:
@@ -192,10 +194,11 @@ def load_partial(path: Path) -> list[dict]:
 
 
 def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
-                 partial: Path | None = None, log: Callable = print) -> list[dict]:
+                 partial: Path | None = None, course=None, log: Callable = print) -> list[dict]:
     """Chạy mọi lần chạy của giao thức còn thiếu; trả về mọi bản ghi (cũ trong `partial` + mới).
 
-    workers = 0: chạy ngay trong tiến trình này (kiểm thử); ≥ 1: tiến trình con (spawn), `threads` luồng mỗi tiến trình.
+    workers = 0: chạy ngay trong tiến trình này (kiểm thử; `course` thay cho dữ liệu đầy đủ nếu có);
+    ≥ 1: tiến trình con (spawn), `threads` luồng mỗi tiến trình.
     """
     records = load_partial(partial) if partial is not None else []
     if records:
@@ -212,7 +215,10 @@ def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int
             f"{1000 * rec['step_time_median_s']:.0f} ms/bước")
 
     if workers == 0:
-        worker_init(device, threads)
+        if course is None:
+            worker_init(device, threads)
+        else:
+            _WORKER["course"] = course
         while jobs := next_jobs(records, protocol):
             finish(run_job(jobs[0], proto))
         return records
@@ -238,20 +244,22 @@ def run_protocol(protocol: Protocol, *, device: str | None = "cpu", workers: int
 def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", workers: int = 2, threads: int = 1,
             partial: Path | None = None, gpt2_steps: int = 2, gpt2_shape: dict | None = None,
             gpt2_batch: tuple[int, int] = (4, 128), train: bool = True, timing_rounds: int = 12,
-            log: Callable = print) -> dict:
+            course=None, log: Callable = print) -> dict:
     """Toàn bộ phép đo: giao thức (chất lượng), chi phí tất định, cỡ GPT-2 small, dấu vân tay; trả về dict JSON.
 
     train=False: không huấn luyện gì, chỉ tổng hợp các lần chạy đã xong trong `partial` (kết quả ghi complete=False
-    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ).
+    và danh sách lần chạy còn thiếu nếu giao thức chưa chạy đủ). course: dữ liệu đã chuẩn bị (kiểm thử dùng bản thu
+    nhỏ; chỉ với workers = 0).
     """
     for key in protocol.methods:
         require_choice("method", key, METHODS)
     require("full" in protocol.methods, f"methods phải có 'full' (mốc so sánh), nhận được {list(protocol.methods)}.")
     start = time.perf_counter()
-    course = prepare(None, device)
+    course = course if course is not None else prepare(None, device)
     machine = machine_info(course.device, workers, threads)
     if train:
-        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial, log=log)
+        records = run_protocol(protocol, device=device, workers=workers, threads=threads, partial=partial,
+                               course=course if workers == 0 else None, log=log)
     else:
         records = load_partial(partial) if partial is not None else []
     torch.set_num_threads(threads)
@@ -268,13 +276,16 @@ def measure(protocol: Protocol = Protocol(), *, device: str | None = "cpu", work
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {
         "schema": 2, "generated_by": REFRESH_COMMAND, "machine": machine,
-        "complete": not missing, "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; còn các seed sau khi quét xong
+        "complete": not missing,
+        "missing_runs": missing,  # chỉ các lần chạy đã sẵn sàng; các seed còn lại xuất hiện khi quét lr xong
         "step_times_interleaved_s": step_times, "timing_rounds": timing_rounds,
         "runtime_s": round(time.perf_counter() - start, 1),
         "protocol": {**protocol.to_dict(), "timing": TIMING_NOTE, "memory": MEMORY_NOTE,
-                     "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, rồi lr nhỏ hơn",
+                     "lr_selection": "acc validation tốt nhất (seed 0), rồi mất mát validation thấp hơn, "
+                                     "rồi lr nhỏ hơn",
                      "checkpoint": "tham số huấn luyện ở lần đánh giá validation tốt nhất (acc, rồi mất mát, rồi bước "
-                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn",
+                                   "sớm hơn); dừng sớm sau `patience` lần đánh giá không tốt hơn, "
+                                   "không trước `min_steps`",
                      "gain_share": "(acc test − nền) / (trung bình acc test của tinh chỉnh toàn bộ − nền), mỗi seed"},
         "fingerprint": behaviour_fingerprint(course, protocol),
         "base": base_row, "summary": summarize(records, protocol, base_row, step_times), "costs": costs,
@@ -288,11 +299,19 @@ def _fmt(x, spec: str, none: str = "–") -> str:
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0) -> str:
-    """"trung bình ± độ lệch chuẩn" của một thống kê mean_sd (– nếu thiếu)."""
+def _pm(stat: dict | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """"trung bình ± độ lệch chuẩn" của một thống kê mean_sd (– nếu thiếu; "(1 seed)" khi chưa có độ lệch chuẩn)."""
     if not stat or stat.get("mean") is None:
         return "–"
-    return f"{format(scale * stat['mean'], spec)} ± {format(scale * stat['sd'], spec)}"
+    if stat.get("n", 2) < 2:
+        return f"{format(scale * stat['mean'], spec)}{unit} (1 seed)"
+    return f"{format(scale * stat['mean'], spec)}{unit} ± {format(scale * stat['sd'], spec)}{unit}"
+
+
+def _flat(row: dict) -> str:
+    """"k/n": số seed dừng sớm trên số seed (– nếu chưa có)."""
+    f = row.get("flattened")
+    return f"{f['stopped_early']}/{f['runs']}" if f else "–"
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -309,9 +328,11 @@ def markdown(results: dict) -> str:
              f"{meta['torch']}, transformers {meta['transformers']}; {results['runtime_s'] / 60:.0f} phút. Sinh bởi "
              f"`{results['generated_by']}`.\n",
              f"Giao thức: tốc độ học chọn trên validation trong ×⅓, ×1, ×3 tốc độ học của công thức (seed "
-             f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} bước, "
+             f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} "
+             f"bước, "
              f"lô {proto['batch_size']}, đánh giá validation mỗi {proto['eval_every']} bước, giữ checkpoint tốt nhất "
-             f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn; acc test đọc một lần ở "
+             f"trên validation, dừng sớm sau {proto['patience']} lần đánh giá không tốt hơn (không trước bước "
+             f"{proto.get('min_steps', 0)}); acc test đọc một lần ở "
              f"checkpoint đó. Mọi cột chất lượng là trung bình ± độ lệch chuẩn qua các seed.\n",
              f"Ngưỡng thời gian tới độ chính xác: {100 * proto['target']:.0f}% acc validation tốt nhất của tinh chỉnh "
              f"toàn bộ = {_fmt(summ['threshold_val_accuracy'], '.3f')}. {proto['timing']} {proto['memory']}\n",
@@ -321,18 +342,23 @@ def markdown(results: dict) -> str:
                 f"bằng cùng lệnh `{results['generated_by']}` (các lần đã xong được giữ).\n"]),
              f"Mô hình nền (chưa tinh chỉnh): acc validation {results['base']['val_accuracy']:.3f}, acc test "
              f"{results['base']['test_accuracy']:.3f}.\n",
+             "Cột \"dừng sớm\": số seed dừng vì validation không còn tiến bộ (số còn lại chạy hết ngân sách, đường "
+             "validation có thể chưa phẳng; xem hình đường validation).\n",
              "| phương pháp | tham số huấn luyện | % | lr chọn | acc test | % phần tăng của toàn bộ | bước tốt nhất "
-             "| bước tới 90% | giây tới 90% | ms/bước | FLOP so với toàn bộ | bộ nhớ (MB) | bộ nhớ so với toàn bộ |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| dừng sớm | bước tới 90% | giây tới 90% | ms/bước | FLOP so với toàn bộ | bộ nhớ (MB) "
+             "| bộ nhớ so với toàn bộ |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in summ["methods"].items():
         c = costs.get(key, {})
         reach = r.get("reached_target", 0)
         n = r.get("test_accuracy", {}).get("n", 0)
         to90 = _pm(r.get("steps_to_target"), ".0f") + ("" if reach == n else f" ({reach}/{n} seed đạt)")
         lines.append(
-            f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} | {_fmt(r['chosen_lr'], '.2g')} "
-            f"| {_pm(r.get('test_accuracy'))} | {_pm(r.get('gain_share'), '.0f', 100)}% | {_pm(r.get('best_step'), '.0f')} "
-            f"| {to90} | {_pm(r.get('seconds_to_target'), '.1f')} | {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
+            f"| {r['label']} | {c.get('trainable', 0):,} | {_fmt(c.get('percent'), '.3f')} "
+            f"| {_fmt(r['chosen_lr'], '.2g')} | {_pm(r.get('test_accuracy'))} "
+            f"| {_pm(r.get('gain_share'), '.0f', 100, '%')} "
+            f"| {_pm(r.get('best_step'), '.0f')} | {_flat(r)} | {to90} | {_pm(r.get('seconds_to_target'), '.1f')} "
+            f"| {_fmt(_ms(r.get('step_time_interleaved_s')), '.0f')} "
             f"| {_fmt(c.get('flops_ratio'), '.2f')} | {_fmt(c.get('memory', {}).get('total_mb'), '.1f')} "
             f"| {_fmt(c.get('memory_ratio'), '.2f')} |")
     dvl = summ.get("dora_vs_lora")
@@ -362,22 +388,28 @@ def markdown(results: dict) -> str:
         lines.append(f"| {r['label']} | {m['weights_mb']:.1f} | {m['grads_mb']:.2f} | {m['optimizer_mb']:.2f} | "
                      f"{m['activations_mb']:.1f} | {m['total_mb']:.1f} | {_fmt(r['flops_ratio'], '.2f')} | "
                      f"{r['latency_ratio']:.2f}{' (gộp)' if r['merged'] else ''} | {r['file_bytes'] / 1024:,.1f} |")
-    small_costs = results["costs"].get("gpt2-small")
-    if small_costs:
-        s = small_costs["shape"]
-        lines += ["", f"## Cỡ GPT-2 small ({small_costs['base']['total']:,} tham số, {s['n_layer']} lớp, d = "
-                      f"{s['n_embd']}; trọng số ngẫu nhiên): lô {small_costs['batch_shape'][0]}×"
-                      f"{small_costs['batch_shape'][1]}, trung vị {small_costs['steps']} bước\n",
-                  "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB "
-                  "| bộ nhớ so với toàn bộ | FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in small_costs["methods"].values():
-            m = r["memory"]
-            lines.append(
-                f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} "
-                f"| {m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | "
-                f"{_fmt(r['memory_ratio'], '.2f')} | {_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | "
-                f"{_fmt(r.get('time_ratio'), '.2f')} |")
+    if results["costs"].get("gpt2-small"):
+        lines += ["", gpt2_markdown(results["costs"]["gpt2-small"])]
+    return "\n".join(lines) + "\n"
+
+
+def gpt2_markdown(small_costs: dict) -> str:
+    """Bảng chi phí ở cỡ GPT-2 small (trọng số ngẫu nhiên, không huấn luyện)."""
+    lines: list[str] = []
+    s = small_costs["shape"]
+    lines += [f"## Cỡ GPT-2 small ({small_costs['base']['total']:,} tham số, {s['n_layer']} lớp, d = "
+                  f"{s['n_embd']}; trọng số ngẫu nhiên): lô {small_costs['batch_shape'][0]}×"
+                  f"{small_costs['batch_shape'][1]}, trung vị {small_costs['steps']} bước\n",
+              "| phương pháp | tham số huấn luyện | % | trọng số | gradient | Adam | activation | tổng MB "
+              "| bộ nhớ so với toàn bộ | FLOP so với toàn bộ | s/bước | thời gian so với toàn bộ |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in small_costs["methods"].values():
+        m = r["memory"]
+        lines.append(
+            f"| {r['label']} | {r['trainable']:,} | {r['percent']:.3f} | {m['weights_mb']:.0f} | {m['grads_mb']:.1f} "
+            f"| {m['optimizer_mb']:.1f} | {m['activations_mb']:.0f} | {m['total_mb']:.0f} | "
+            f"{_fmt(r['memory_ratio'], '.2f')} | {_fmt(r['flops_ratio'], '.2f')} | {r['time_per_step_s']:.2f} | "
+            f"{_fmt(r.get('time_ratio'), '.2f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -394,6 +426,23 @@ def write_outputs(results: dict, json_path: Path, out: Path, log: Callable = pri
     return [json_path, out / "comparison.md", *paths]
 
 
+def costs_only(methods: Sequence[str], steps: int, device, shape: dict | None, out: Path, json_path: Path,
+               threads: int) -> dict:
+    """Chỉ đo chi phí ở cỡ GPT-2 small (không huấn luyện), ghi JSON và bảng vào `out`."""
+    require(json_path.resolve() != RESULTS_JSON.resolve(),
+            f"--regimes gpt2-small chỉ đo chi phí, không ghi đè {RESULTS_JSON}; dùng --out hoặc --json khác.")
+    from peft_course.model import pick_device
+
+    results = {"schema": 2, "generated_by": "python bench/compare.py --regimes gpt2-small",
+               "machine": machine_info(pick_device(device), 0, threads),
+               "costs": {"gpt2-small": gpt2_small_costs(methods, steps, device=device, shape=shape)}}
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "comparison.md").write_text(gpt2_markdown(results["costs"]["gpt2-small"]), encoding="utf-8")
+    print(gpt2_markdown(results["costs"]["gpt2-small"]))
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
@@ -401,9 +450,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workers", type=int, default=None, help="số tiến trình con (mặc định 2 trên CPU, 1 trên GPU)")
     p.add_argument("--threads", type=int, default=1, help="số luồng torch mỗi tiến trình con")
     p.add_argument("--quick", action="store_true", help="vài bước mỗi lần chạy, chỉ để thử mã (ghi vào thư mục tạm)")
-    p.add_argument("--gpt2-steps", type=int, default=2, help="số bước bấm giờ ở cỡ GPT-2 small (0: bỏ qua)")
+    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES,
+                   help="course: giao thức đo chất lượng + chi phí; gpt2-small: chỉ chi phí ở cỡ GPT-2 small")
+    p.add_argument("--gpt2-steps", "--cost-steps", type=int, default=2,
+                   help="số bước bấm giờ ở cỡ GPT-2 small (0: bỏ qua)")
     p.add_argument("--out", default=None, help="thư mục hình và bảng (mặc định bench/results)")
-    p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định peft_course/assets/results/comparison.json)")
+    p.add_argument("--json", default=None, help="tệp JSON kết quả (mặc định: --out/comparison.json nếu có --out, "
+                                                "không thì peft_course/assets/results/comparison.json)")
     p.add_argument("--from-json", action="store_true", help="chỉ vẽ lại hình và bảng từ tệp JSON đã có")
     p.add_argument("--finalize", action="store_true",
                    help="không huấn luyện: tổng hợp các lần chạy đã xong (kết quả đánh dấu complete=false nếu thiếu)")
@@ -412,7 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick and args.out is None:
         args.out = tempfile.mkdtemp(prefix="peft-bench-quick-")
     out = Path(args.out or RESULTS)
-    json_path = Path(args.json) if args.json else (out / "comparison.json" if args.quick else RESULTS_JSON)
+    json_path = Path(args.json) if args.json else (out / "comparison.json" if args.out else RESULTS_JSON)
     if args.from_json:
         results = json.loads(json_path.read_text(encoding="utf-8"))
         write_outputs(results, json_path, out)
@@ -423,13 +476,15 @@ def main(argv: list[str] | None = None) -> dict:
     workers = args.workers if args.workers is not None else (2 if device in ("cpu", None) and not
                                                              torch.cuda.is_available() else 1)
     torch.set_num_threads(args.threads)
+    gpt2_shape = QUICK_GPT2 if args.quick else None
+    if "course" not in args.regimes:  # chỉ chi phí ở cỡ GPT-2 small: không huấn luyện, không ghi kết quả của gói
+        return costs_only(args.methods, max(1, args.gpt2_steps), device, gpt2_shape, out, json_path, args.threads)
     partial = out / f"runs-{settings_hash(protocol)}.partial.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     print(f"Giao thức {settings_hash(protocol)}; các lần chạy xong ghi vào {partial}", flush=True)
     results = measure(protocol, device=device, workers=workers, threads=args.threads, partial=partial,
-                      gpt2_steps=args.gpt2_steps, gpt2_shape={"n_layer": 2, "n_embd": 64, "n_head": 2,
-                                                             "vocab_size": 1000, "n_positions": 256}
-                      if args.quick else None, train=not args.finalize, timing_rounds=3 if args.quick else 12,
+                      gpt2_steps=args.gpt2_steps if "gpt2-small" in args.regimes else 0, gpt2_shape=gpt2_shape,
+                      train=not args.finalize, timing_rounds=3 if args.quick else 12,
                       log=lambda s: print(s, flush=True))
     write_outputs(results, json_path, out)
     print(markdown(results))

@@ -28,7 +28,8 @@ from .data import TaskData, load_feedback
 from .recipes import METHODS, RECIPES, build
 
 TIMING_NOTE = ("Thời gian một bước (ms/bước) đo riêng sau các lần chạy, xen kẽ mọi phương pháp trên cùng một lô 32 ví "
-               "dụ, 1 luồng torch, trung vị qua các vòng (timing_rounds; truyền xuôi, lan truyền ngược, AdamW; không tính đánh giá): "
+               "dụ, 1 luồng torch, trung vị qua các vòng (timing_rounds; truyền xuôi, lan truyền ngược, AdamW; "
+               "không tính đánh giá): "
                "máy bận làm chậm mọi phương pháp như nhau trong một vòng. Giây tới ngưỡng = số bước tới ngưỡng × thời "
                "gian một bước đó. Trung vị thời gian bước trong từng lần chạy (máy bận theo lúc) cũng được ghi "
                "(step_time_median_s).")
@@ -45,6 +46,7 @@ class Protocol:
     max_steps: int = 600  # ngân sách tối đa (lịch cosin tính theo ngân sách này)
     eval_every: int = 25  # đánh giá validation mỗi chừng ấy bước
     patience: int = 4  # dừng sớm sau chừng ấy lần đánh giá liên tiếp không tốt hơn
+    min_steps: int = 300  # không dừng sớm trước bước này: prompt tuning nằm ở mức đoán mò hơn 100 bước rồi mới học
     batch_size: int = 32
     warmup: int = 10
     target: float = 0.9  # ngưỡng thời gian-tới-độ-chính-xác: phần của acc validation tốt nhất của tinh chỉnh toàn bộ
@@ -63,7 +65,7 @@ class Protocol:
         return [float(f"{base * f:.6g}") for f in self.lr_factors]
 
 
-QUICK = Protocol(seeds=(0, 1, 2), max_steps=6, eval_every=2, patience=2, warmup=2, small_sizes=(40, 80),
+QUICK = Protocol(seeds=(0, 1, 2), max_steps=6, eval_every=2, patience=2, min_steps=2, warmup=2, small_sizes=(40, 80),
                  small_steps=4, small_eval_every=2)  # chỉ để kiểm tra mã chạy được (--quick), không phải số đo
 
 
@@ -100,7 +102,7 @@ def run_main(course, method: str, lr: float, seed: int, protocol: Protocol) -> d
     model = build(method, course.fresh_model(seed), course.tokenizer, seed)
     h = train(model, course.train, course.validation, steps=protocol.max_steps, lr=lr, batch_size=protocol.batch_size,
               eval_every=protocol.eval_every, warmup=protocol.warmup, seed=seed, progress=False, keep_best=True,
-              patience=protocol.patience)
+              patience=protocol.patience, min_steps=protocol.min_steps)
     test = evaluate(model, course.test)["accuracy"]
     return {"kind": "main", "method": method, "lr": lr, "seed": seed, "test_accuracy": test, **_history_record(h)}
 
@@ -209,7 +211,8 @@ def _stats(runs: list[dict], threshold: float | None, base_test: float, full_gai
         steps = steps_to(r, threshold) if threshold is not None else None
         per_step = step_time if step_time is not None else r["step_time_median_s"]
         share = (r["test_accuracy"] - base_test) / full_gain if full_gain else None
-        per_seed.append({"seed": r["seed"], "test_accuracy": r["test_accuracy"], "best_val_accuracy": r["best_val_accuracy"],
+        per_seed.append({"seed": r["seed"], "test_accuracy": r["test_accuracy"],
+                         "best_val_accuracy": r["best_val_accuracy"],
                          "best_step": r["best_step"], "steps_run": r["steps_run"], "stopped_early": r["stopped_early"],
                          "steps_to_target": steps, "step_time_median_s": r["step_time_median_s"],
                          "seconds_to_target": None if steps is None else round(steps * per_step, 3),
@@ -244,7 +247,8 @@ def summarize(records: list[dict], protocol: Protocol, base: dict, step_times: d
                  and r["seed"] == protocol.seeds[0] for lr in [r["lr"]]}
         row = {"label": METHODS[m].label, "recipe_lr": RECIPES[METHODS[m].recipe]["lr"], "chosen_lr": chosen[m],
                "sweep": {lr: {"best_val_accuracy": r["best_val_accuracy"], "best_val_loss": r["best_val_loss"],
-                              "best_step": r["best_step"]} for lr, r in sorted(sweep.items(), key=lambda kv: float(kv[0]))}}
+                              "best_step": r["best_step"]}
+                         for lr, r in sorted(sweep.items(), key=lambda kv: float(kv[0]))}}
         if chosen[m] is not None:
             runs = _seed_rows(records, m, chosen[m], protocol)
             row.update(_stats(runs, threshold, base["test_accuracy"], full_gain, step_times.get(m)))

@@ -88,6 +88,8 @@ class Stat:
         """Chuỗi "trung bình ± độ lệch chuẩn" (nhân `scale`, thêm `unit`); "–" khi không có giá trị."""
         if self.mean is None:
             return "–"
+        if self.n < 2:  # một seed: chưa có độ lệch chuẩn (kết quả bench chưa đủ)
+            return f"{format(scale * self.mean, spec)}{unit} (1 seed)"
         return f"{format(scale * self.mean, spec)}{unit} ± {format(scale * (self.sd or 0.0), spec)}{unit}"
 
     def __str__(self) -> str:
@@ -103,9 +105,10 @@ def load_results(path: str | Path | None = None) -> dict:
         results = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise CourseError(f"Tệp kết quả {str(p)!r} không phải JSON hợp lệ ({e}); sinh lại bằng: {REFRESH_COMMAND}")
-    require(isinstance(results, dict) and results.get("schema") == 2 and "summary" in results,
-            f"Tệp kết quả {str(p)!r} có lược đồ cũ hoặc lạ (schema = {results.get('schema') if isinstance(results, dict) else None!r}, "
-            f"cần 2); sinh lại bằng: {REFRESH_COMMAND}")
+    schema = results.get("schema") if isinstance(results, dict) else None
+    require(schema == 2 and "summary" in results,
+            f"Tệp kết quả {str(p)!r} có lược đồ cũ hoặc lạ (schema = {schema!r}, cần 2 và có summary); sinh lại bằng: "
+            f"{REFRESH_COMMAND}")
     return results
 
 
@@ -157,11 +160,13 @@ def published_table(results: dict, methods: list[str] | None = None) -> str:
     lines = ["| phương pháp | tham số huấn luyện | acc test | % phần tăng của toàn bộ | bước tới 90% | ms/bước "
              "| bộ nhớ một bước (MB) | FLOP so với toàn bộ |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in methods:
-        c = cost(results, m)
-        lines.append(f"| {_method(results, m)['label']} | {c['trainable']:,} | {stat(results, m)} | "
-                     f"{gain_share(results, m).fmt('.0f', unit='%')} | {stat(results, m, 'steps_to_target').fmt('.0f')} | "
-                     f"{stat(results, m, 'step_time_median_s').fmt('.0f', 1000)} | {_cell(c['memory']['total_mb'], '.1f')} "
-                     f"| {_cell(c['flops_ratio'], '.2f')} |")
+        c, row = cost(results, m), _method(results, m)
+        step_s = row.get("step_time_interleaved_s")  # đo xen kẽ, bền với máy bận (xem protocol.TIMING_NOTE)
+        lines.append(f"| {row['label']} | {c['trainable']:,} | {stat(results, m)} | "
+                     f"{gain_share(results, m).fmt('.0f', unit='%')} | "
+                     f"{stat(results, m, 'steps_to_target').fmt('.0f')} | "
+                     f"{_cell(None if step_s is None else 1000 * step_s, '.0f')} | "
+                     f"{_cell(c['memory']['total_mb'], '.1f')} | {_cell(c['flops_ratio'], '.2f')} |")
     lines.append(f"| mô hình nền (chưa tinh chỉnh) | 0 | {base_accuracy(results):.3f} | 0% | – | – | – | – |")
     return "\n".join(lines)
 
@@ -171,7 +176,10 @@ def dora_vs_lora(results: dict) -> dict[str, dict[str, Stat | float]]:
     d = results["summary"].get("dora_vs_lora")
     require(d is not None, "Kết quả không có so sánh DoRA và LoRA (cần cả hai phương pháp trong bench).")
     eq = d["equal_lr"]
-    as_stat = lambda s: Stat(s["test_accuracy"]["mean"], s["test_accuracy"]["sd"], s["test_accuracy"]["n"])  # noqa: E731
+
+    def as_stat(s: dict) -> Stat:
+        return Stat(s["test_accuracy"]["mean"], s["test_accuracy"]["sd"], s["test_accuracy"]["n"])
+
     return {"equal_lr": {"lr": eq["lr"], "lora": as_stat(eq["lora"]), "dora": as_stat(eq["dora"])},
             "each_best": {"lora_lr": d["each_best"]["lora_lr"], "dora_lr": d["each_best"]["dora_lr"],
                           "lora": stat(results, "lora"), "dora": stat(results, "dora")}}
@@ -184,8 +192,10 @@ def small_data_table(results: dict) -> str:
     lines = ["| phương pháp | N | lượt qua dữ liệu | acc trên N ví dụ đã học | acc test | khoảng cách |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in small["rows"].values():
-        s = {k: Stat(r[k]["mean"], r[k]["sd"], r[k]["n"]) for k in ("train_accuracy", "test_accuracy", "generalization_gap")}
-        lines.append(f"| {r['label']} | {r['size']:,} | {r['epochs']:.1f} | {s['train_accuracy']} | {s['test_accuracy']} "
+        s = {k: Stat(r[k]["mean"], r[k]["sd"], r[k]["n"])
+             for k in ("train_accuracy", "test_accuracy", "generalization_gap")}
+        lines.append(f"| {r['label']} | {r['size']:,} | {r['epochs']:.1f} | {s['train_accuracy']} "
+                     f"| {s['test_accuracy']} "
                      f"| {s['generalization_gap']} |")
     return "\n".join(lines)
 
@@ -196,10 +206,13 @@ def protocol_text(results: dict) -> str:
     return (f"Mỗi phương pháp: tốc độ học chọn trên validation trong ×⅓, ×1, ×3 tốc độ học của công thức (seed "
             f"{p['seeds'][0]}); rồi {len(p['seeds'])} seed ở tốc độ học đã chọn. Mỗi lần chạy: tối đa {p['max_steps']} "
             f"bước, lô {p['batch_size']}, đánh giá validation mỗi {p['eval_every']} bước, giữ checkpoint tốt nhất trên "
-            f"validation, dừng sớm sau {p['patience']} lần đánh giá không tốt hơn; acc test đọc đúng một lần, ở "
-            f"checkpoint đó. Số liệu: trung bình ± độ lệch chuẩn qua các seed. Thời gian tới 90%: số bước (và giây) tới "
+            f"validation, dừng sớm sau {p['patience']} lần đánh giá không tốt hơn (không trước bước "
+            f"{p.get('min_steps', 0)}); acc test đọc đúng một lần, ở "
+            f"checkpoint đó. Số liệu: trung bình ± độ lệch chuẩn qua các seed. Thời gian tới 90%: số bước (và giây) "
+            f"tới "
             f"{100 * p['target']:.0f}% acc validation tốt nhất của tinh chỉnh toàn bộ. {p['timing']} {p['memory']} "
-            f"Đo lúc {m['measured_at']}, {m['cpu']}, {m['workers']} tiến trình × {m['torch_threads_per_worker']} luồng.")
+            f"Đo lúc {m['measured_at']}, {m['cpu']}, {m['workers']} tiến trình × "
+            f"{m['torch_threads_per_worker']} luồng.")
 
 
 __all__ = ["Result", "base_result", "results_table", "Stat", "load_results", "stat", "gain_share", "cost",

@@ -94,7 +94,7 @@ class History:
 
     @property
     def final_accuracy(self) -> float:
-        """Acc validation của mô hình trả về: ở best_step nếu đã khôi phục bản tốt nhất, không thì ở lần đánh giá cuối."""
+        """Acc validation của mô hình trả về: ở best_step nếu đã khôi phục bản tốt nhất, không thì lần đánh giá cuối."""
         if self.restored_best:
             return self.best_val_accuracy
         return self.eval_accuracy[-1] if self.eval_accuracy else float("nan")
@@ -231,6 +231,7 @@ def train(
     keep_best: bool = False,  # cuối cùng khôi phục tham số ở lần đánh giá validation tốt nhất (cần val_data)
     patience: int | None = None,  # dừng sớm sau chừng ấy lần đánh giá liên tiếp không tốt hơn (None: không dừng)
     amp: bool = False,  # True: autocast bf16 cho forward (chỉ GPU CUDA có bf16 thật: A100, L4, H100; không T4)
+    min_steps: int = 0,  # không dừng sớm trước bước này (phương pháp chậm khởi động: đoạn phẳng đầu chưa phải hội tụ)
 ) -> History:
     """Huấn luyện đúng các tham số có requires_grad bằng AdamW; trả về History.
 
@@ -250,6 +251,8 @@ def train(
     require(isinstance(keep_best, bool), f"keep_best phải là True hoặc False, nhận được {keep_best!r}.")
     require(patience is None or (isinstance(patience, int) and not isinstance(patience, bool) and patience > 0),
             f"patience phải là None hoặc số nguyên dương (số lần đánh giá), nhận được {patience!r}.")
+    require(isinstance(min_steps, int) and not isinstance(min_steps, bool) and min_steps >= 0,
+            f"min_steps phải là số nguyên ≥ 0, nhận được {min_steps!r}.")
     require(val_data is not None or not (keep_best or patience),
             f"keep_best={keep_best!r}, patience={patience!r} cần val_data để đánh giá; nhận được val_data=None.")
     best = BestCheckpoint(params)
@@ -295,7 +298,7 @@ def train(
                 hist.eval_loss.append(m["loss"])
                 hist.eval_accuracy.append(m["accuracy"])
                 best.update(step, m["accuracy"], m["loss"])
-                if patience is not None and best.evals_since_best >= patience:
+                if patience is not None and best.evals_since_best >= patience and step >= min_steps:
                     hist.stopped_early = step < steps
                     break
     if device.type == "cuda":

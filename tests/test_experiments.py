@@ -120,7 +120,8 @@ def test_corrupt_cache_entry_is_reported_and_retrained_without_touching_the_mode
     try:
         model = lora(course)
         with pytest.warns(CacheWarning, match=str(path.name)):
-            again = experiments.run(course, "lần 2", model, "lora", steps=2, eval_every=None, progress=False, cache=True)
+            again = experiments.run(course, "lần 2", model, "lora", steps=2, eval_every=None, progress=False,
+                                    cache=True)
     finally:
         experiments.load_run = real_load
     assert all(torch.equal(seen["before"][k], seen["after"][k]) for k in seen["before"])  # không chép gì trước khi hỏng
