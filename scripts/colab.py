@@ -30,6 +30,17 @@ BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$", re.MUL
 SETUP_FIRST_LINE = "# Thiết lập:"
 
 
+def blob_pattern(cfg: dict[str, str]) -> re.Pattern:
+    """Mọi địa chỉ Colab mở một tệp của kho (nút Colab, hằng COLAB_URL trong ô mã); nhóm 1 là nhánh."""
+    slug = cfg["repo"].removeprefix("https://github.com/")
+    return re.compile(r"(colab\.research\.google\.com/github/" + re.escape(slug) + r"/blob/)([^/\s\"')]+)/")
+
+
+def retarget(text: str, cfg: dict[str, str]) -> str:
+    """Đổi nhánh trong mọi địa chỉ Colab của `text` thành nhánh của cấu hình."""
+    return blob_pattern(cfg).sub(lambda m: m.group(1) + cfg["branch"] + "/", text)
+
+
 def settings(root: Path = ROOT) -> dict[str, str]:
     """Địa chỉ kho, tag cài trên Colab và nhánh mở notebook, đọc từ pyproject.toml."""
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
@@ -107,6 +118,10 @@ def problems(path: Path, cfg: dict[str, str] | None = None, root: Path = ROOT) -
         out.append(f"{rel}: ô đầu cần đúng một nút Colab:\n    {expected_badge}\n  thấy: {badges}")
     if kind1 != "code" or second.strip() != setup_cell(cfg):
         out.append(f"{rel}: ô thứ hai phải là ô thiết lập đúng nguyên văn (python scripts/colab.py --fix)")
+    stray = sorted({m.group(2) for _, source in cells[1:] for m in blob_pattern(cfg).finditer(source)}
+                   - {cfg["branch"]})
+    if stray:
+        out.append(f"{rel}: địa chỉ Colab trong các ô sau trỏ nhánh {stray}, cần nhánh {cfg['branch']!r}")
     return out
 
 
@@ -133,6 +148,10 @@ def fix_ipynb(path: Path, cfg: dict[str, str], root: Path = ROOT) -> None:
 
         cells.insert(1, {"cell_type": "code", "execution_count": None, "id": uuid.uuid4().hex[:8],
                          "metadata": {}, "outputs": [], "source": setup})
+    for cell in cells[2:]:
+        source = "".join(cell["source"])
+        if retarget(source, cfg) != source:
+            cell["source"] = retarget(source, cfg).splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -155,7 +174,7 @@ def fix_py(path: Path, cfg: dict[str, str], root: Path = ROOT) -> None:
     else:  # chèn ngay sau ô markdown đầu tiên
         second = [m.start() for m in re.finditer(r"^# %%", text, re.MULTILINE)][1]
         text = text[:second] + setup + "\n" + text[second:]
-    path.write_text(text, encoding="utf-8")
+    path.write_text(retarget(text, cfg), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
