@@ -782,7 +782,7 @@ except NotImplementedError:
 #     for p in m.parameters():
 #         p.requires_grad_(False)
 #     for block in m.transformer.h:
-#         block.attn.c_attn = BiasDelta(block.attn.c_attn, size=d)  # phần q: d phần tử đầu
+#         block.attn.c_attn = BiasDelta(block.attn.c_attn, size=d)  # phần q: d đầu
 #         block.mlp.c_fc = BiasDelta(block.mlp.c_fc)
 #     return m
 # ```

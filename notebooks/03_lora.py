@@ -1107,7 +1107,9 @@ def check_rslora(plain, result) -> None:
 #
 # ```python
 # plain = experiments.run(course, "LoRA r=32, α/r", make_lora(32, 16.0), "lora")
-# rs = experiments.run(course, "LoRA r=32, rsLoRA", make_lora(32, 16.0, rslora=True), "lora")
+# rs = experiments.run(
+#     course, "LoRA r=32, rsLoRA", make_lora(32, 16.0, rslora=True), "lora"
+# )
 # check_rslora(plain, rs)
 # ```
 # Với $\alpha/r$, hệ số của $r = 32$ nhỏ hơn 4 lần so với $r = 8$ ($s = 0.5$ so với $2$), nhưng như phép đo ở

@@ -95,7 +95,9 @@ from peft_course.data import TASKS, TOPIC_LABELS, load_feedback
 from peft_course.export import load_adapter, save_adapter
 from peft_course.lora import LoRAConfig, apply_lora, lora_layers
 from peft_course.multitask import AdapterBank, mix_tasks, task_data
+from peft_course.plots import FIG_WIDTH, use_course_style
 
+use_course_style()  # hình vừa cột nội dung của trang, chữ đọc được trên điện thoại
 torch.manual_seed(0)
 course = experiments.prepare(MODEL)
 topic_spec, topic = task_data(course.tokenizer, "topic")
@@ -284,8 +286,8 @@ def task_switcher(default: str = "Em thấy máy chiếu của lớp rất tiệ
     """Ô nhập câu + chọn bài toán; in nhãn dự đoán của bộ chuyển tương ứng."""
     text = widgets.Text(value=default, description="Câu",
                         layout=widgets.Layout(width="70%"))
-    task = widgets.Dropdown(options=list(courses), value="topic",
-                            description="Bài toán")
+    task = widgets.Dropdown(options=list(courses), value="topic", description="Bài toán",
+                            style={"description_width": "initial"})
     out = widgets.Output()
 
     def show(change=None) -> None:
@@ -374,7 +376,7 @@ for name, tasks in summary.items():
     print(f"{name:26s} | " + " | ".join(cells))
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 3.4))
+fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.4))
 width = 0.25
 for i, (name, tasks) in enumerate(summary.items()):
     xs = [j + (i - 1) * width for j in range(2)]
@@ -684,7 +686,7 @@ def plot_comm(link: str, world: int = 2) -> None:
     names = list(ddp["methods"])
     sent = [ddp["methods"][n]["bytes_per_step"][-1] for n in names]
     ms = [1000 * 2 * (world - 1) / world * b / LINKS[link] for b in sent]
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.2))
     bars = ax.bar(names, ms, color=["tab:red"] + ["tab:blue"] * (len(names) - 1))
     ax.bar_label(bars, [f"{v:.3g}" for v in ms], fontsize=8)
     ax.set_yscale("log")
@@ -696,8 +698,8 @@ def plot_comm(link: str, world: int = 2) -> None:
 
 def comm_explorer(value: str = "Ethernet 1 Gbit/s") -> None:
     """Dropdown chọn đường truyền, vẽ lại biểu đồ truyền thông theo phương pháp."""
-    link = widgets.Dropdown(options=list(LINKS), value=value,
-                            description="Đường truyền")
+    link = widgets.Dropdown(options=list(LINKS), value=value, description="Đường truyền",
+                            style={"description_width": "initial"})
     out = widgets.Output()
 
     def draw(change=None) -> None:

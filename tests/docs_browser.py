@@ -7,6 +7,7 @@ fd 4, mỗi thông điệp JSON kết thúc bằng byte 0), nên không cần c�
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -49,8 +50,10 @@ class Browser:
         self._from_child, from_child_w = os.pipe()
 
         def wire_fds() -> None:  # trong tiến trình con: fd 3 đọc lệnh, fd 4 ghi kết quả
-            os.dup2(to_child_r, 3)  # dup2 đặt cờ kế thừa: chỉ fd 3, 4 sống qua exec (PEP 446)
-            os.dup2(from_child_w, 4)
+            # Chép lên fd ≥ 10 trước: nếu ống đã là fd 3 hoặc 4 thì dup2(3, 3) không làm gì và fd vẫn đóng khi exec.
+            r, w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child_r, from_child_w))
+            os.dup2(r, 3)  # dup2 đặt cờ kế thừa: chỉ fd 3, 4 sống qua exec (PEP 446)
+            os.dup2(w, 4)
 
         self.proc = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}"],
