@@ -206,18 +206,23 @@ def lesson_timings(config) -> str:
 
 BENCH_FIGURES_MARKER = "<!-- hình-đo-đạc -->"
 BENCH_DIR = "bench/results"
-BENCH_CAPTIONS = {
-    "pareto": "Độ chính xác test theo số tham số huấn luyện",
-    "memory": "Bộ nhớ khi huấn luyện",
-    "time": "Thời gian mỗi bước",
+BENCH_CAPTIONS = {  # thứ tự trên trang: chất lượng, hội tụ, thời gian tới độ chính xác, bộ nhớ, dữ liệu nhỏ
+    "pareto": "Độ chính xác test (trung bình ± độ lệch chuẩn qua seed) theo số tham số huấn luyện",
+    "curves": "Độ chính xác validation theo bước của mọi phương pháp, mọi seed (đã phẳng hay chưa)",
+    "time_to_accuracy": "Số bước và số giây tới 90% độ chính xác validation tốt nhất của tinh chỉnh toàn bộ",
+    "memory": "Bộ nhớ một bước huấn luyện theo phần (đếm tensor, không phải RSS)",
+    "small_data": "Dữ liệu nhỏ: LoRA và tinh chỉnh toàn bộ theo số ví dụ huấn luyện",
 }
 
 
 def bench_figures(config) -> str:
-    """Các hình trong bench/results/ (on_post_build chép chúng sang site/bench/)."""
+    """Các hình trong bench/results/ (on_post_build chép chúng sang site/bench/), theo thứ tự của BENCH_CAPTIONS."""
     root = Path(config["config_file_path"]).parent
+    order = list(BENCH_CAPTIONS)
+    pngs = sorted((root / BENCH_DIR).glob("*.png"),
+                  key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
     parts = []
-    for png in sorted((root / BENCH_DIR).glob("*.png")):
+    for png in pngs:
         caption = BENCH_CAPTIONS.get(png.stem, png.stem)
         parts.append(f'<figure markdown><img src="../bench/{png.name}" alt="{caption}">'
                      f"<figcaption>{caption}</figcaption></figure>")
