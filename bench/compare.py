@@ -11,7 +11,7 @@ Chi phí (tất định, `peft_course.costs.step_cost`): bộ nhớ theo phần 
 độ trễ suy luận so với mô hình nền; kích thước tệp. Thêm chế độ cỡ GPT-2 small (124 triệu tham số, trọng số ngẫu
 nhiên) chỉ đo chi phí.
 
-Chạy (khoảng một giờ trên 2 nhân):
+Chạy (khoảng hai giờ trên 2 nhân: 66 lần huấn luyện, hai lần một lúc; đầu bảng kết quả ghi thời gian thật):
     OMP_NUM_THREADS=1 python bench/compare.py
 Kết quả: peft_course/assets/results/comparison.json (đi kèm gói, bài học đọc qua peft_course.report),
 bench/results/comparison.md (trang docs/comparison.md chèn nó) và các hình bench/results/*.png.
@@ -325,7 +325,10 @@ def markdown(results: dict) -> str:
     lines = ["# So sánh các phương pháp PEFT\n",
              f"Đo lúc {meta['measured_at']} trên {meta['cpu']} ({meta['workers']} tiến trình × "
              f"{meta['torch_threads_per_worker']} luồng torch{', ' + meta['gpu'] if 'gpu' in meta else ''}), torch "
-             f"{meta['torch']}, transformers {meta['transformers']}; {results['runtime_s'] / 60:.0f} phút. Sinh bởi "
+             f"{meta['torch']}, transformers {meta['transformers']}; lần gọi cuối "
+             f"{results['runtime_s'] / 60:.0f} phút, các lần huấn luyện cộng lại "
+             f"{sum(r.get('wall_s', 0) for r in results['runs']) / 3600:.1f} giờ-tiến trình "
+             f"({len(results['runs'])} lần chạy; chạy tiếp được sau khi bị ngắt). Sinh bởi "
              f"`{results['generated_by']}`.\n",
              f"Giao thức: tốc độ học chọn trên validation trong ×⅓, ×1, ×3 tốc độ học của công thức (seed "
              f"{proto['seeds'][0]}); {len(proto['seeds'])} seed ở tốc độ học đã chọn; tối đa {proto['max_steps']} "
