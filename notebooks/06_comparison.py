@@ -858,17 +858,20 @@ def share_verdict(found: dict[str, list[int]], sizes: list[int]) -> str:
 
 if SMALL_CMP:
     sizes = list(SMALL_CMP)
-    none = "không cỡ nào"
+
+    def at(found: list[int]) -> str:
+        return f"ở N = {found}" if found else "ở không cỡ N nào"
+
     var_down, bias_up = sizes_where("gap", -1), sizes_where("fit", -1)
     wins, losses = sizes_where("test", 1), sizes_where("test", -1)
     VAR_VERDICT = (
-        f"Var↓ (khoảng cách của LoRA nhỏ hơn rõ) ở N = {var_down or none}; "
-        f"Bias↑ (LoRA khớp kém hơn rõ trên ví dụ đã học) ở N = "
-        f"{bias_up or none}, trong các cỡ {sizes}."
+        f"Var↓ (khoảng cách của LoRA nhỏ hơn rõ) {at(var_down)}; "
+        f"Bias↑ (LoRA khớp kém hơn rõ trên ví dụ đã học) {at(bias_up)}, "
+        f"trong các cỡ {sizes}."
     )
     DATA_VERDICT = (
-        f"LoRA có acc test cao hơn rõ toàn bộ ở N = {wins or none}, "
-        f"thấp hơn rõ ở N = {losses or none}, ngang ở các cỡ còn lại; "
+        f"LoRA có acc test cao hơn rõ toàn bộ {at(wins)}, "
+        f"thấp hơn rõ {at(losses)}, ngang ở các cỡ còn lại; "
         + ("N_data ≪ P_model ở mọi cỡ và LoRA thắng ở mọi cỡ đã đo."
            if len(wins) == len(sizes) else
            "N_data ≪ P_model ở mọi cỡ, nên tỉ số ấy một mình không quyết định.")

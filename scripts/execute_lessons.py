@@ -171,7 +171,7 @@ def execute_all(paths: list[Path], jobs: int, timeout: int, fail_fast: bool) -> 
     return sorted(runs, key=lambda r: r.name)
 
 
-def write_timings(runs: list[LessonRun], cache: str, total: float, only: str) -> Path:
+def write_timings(runs: list[LessonRun], cache: str, total: float, only: str, jobs: int = 1) -> Path:
     """Ghi build/lessons/timings.json: giây mỗi bài (và mỗi ô), tổng, bộ đệm, số luồng torch, máy."""
     path = OUT / "timings.json"
     data = {
@@ -179,6 +179,7 @@ def write_timings(runs: list[LessonRun], cache: str, total: float, only: str) ->
         "total_seconds": round(total, 1),
         "failed": {r.name: r.error for r in runs if r.error},
         "only": only,  # --only của lần chạy này ("" = mọi bài)
+        "jobs": jobs,  # số bài chạy cùng lúc
         "cell_seconds": {r.name: r.cell_seconds for r in runs},
         "cache": cache,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         if tmp is not None:
             tmp.cleanup()
     cache_note = cache if tmp is None else "(thư mục tạm, đã xóa)"
-    timings = write_timings(runs, cache_note, time.perf_counter() - start, args.only)
+    timings = write_timings(runs, cache_note, time.perf_counter() - start, args.only, args.jobs)
     failed = [r for r in runs if r.error]
     print(f"Xong {len(runs)} bài trong {time.perf_counter() - start:.0f} s → {OUT.relative_to(ROOT)}/ ({timings.name})")
     if failed:

@@ -188,19 +188,31 @@ TIMINGS_MARKER = "<!-- thời-gian-bài -->"
 
 
 def lesson_timings(config) -> str:
-    """Bảng số giây mỗi bài của chính lần chạy đã tạo trang này (build/lessons/timings.json của
-    scripts/execute_lessons.py), kèm điều kiện đo; không có tệp đó thì nói rõ là chưa đo."""
-    path = Path(config["config_file_path"]).parent / "build" / "lessons" / "timings.json"
-    if not path.is_file():
-        return ("*Chưa có số đo: trang này được dựng từ notebook đã lưu. `python scripts/execute_lessons.py` "
-                "chạy mọi bài và ghi thời gian vào `build/lessons/timings.json`.*")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    rows = ["| bài | giây (cả bài, từ trên xuống) |", "|---|---:|"]
-    rows += [f"| `{name}` | {sec:.0f} |" for name, sec in sorted(data["lessons"].items())]
-    note = (f"Đo khi dựng trang này: bộ đệm các lần chạy bắt đầu trống, các bài chạy theo thứ tự bài học (bài sau "
-            f"đọc lại lần chạy của bài trước), {data.get('omp_num_threads') or 'mặc định'} luồng torch mỗi bài, "
-            f"máy {data.get('cpu_count')} nhân, Python {data.get('python')}; cùng lúc máy còn chạy kiểm thử đơn vị, "
-            "nên đây là cận trên. Một bài mở riêng trên Colab từ bộ đệm trống còn phải tự huấn luyện mốc của bài 0.")
+    """Số giây mỗi bài, hai phép đo kèm điều kiện: trên máy rảnh, các bài chạy lần lượt (bench/results/
+    lesson_timings.json, đã commit) và của chính lần chạy đã tạo trang này (build/lessons/timings.json, thường cùng
+    lúc với kiểm thử đơn vị). Cả hai do scripts/execute_lessons.py ghi; thiếu tệp nào thì nói rõ là chưa đo."""
+    root = Path(config["config_file_path"]).parent
+    sources = [("máy rảnh, từng bài một", root / "bench" / "results" / "lesson_timings.json"),
+               ("lần dựng trang này", root / "build" / "lessons" / "timings.json")]
+    found = [(label, json.loads(path.read_text(encoding="utf-8"))) for label, path in sources if path.is_file()]
+    if not found:
+        return ("*Chưa có số đo: `python scripts/execute_lessons.py` chạy mọi bài và ghi thời gian vào "
+                "`build/lessons/timings.json`.*")
+    names = sorted({name for _, data in found for name in data["lessons"]})
+    rows = ["| bài | " + " | ".join(f"giây ({label})" for label, _ in found) + " |",
+            "|---|" + "---:|" * len(found)]
+    for name in names:
+        cells = [f"{data['lessons'][name]:.0f}" if name in data["lessons"] else "–" for _, data in found]
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    notes = []
+    for label, data in found:
+        jobs = "các bài chạy lần lượt" if data.get("jobs", 1) == 1 else f"{data['jobs']} bài cùng lúc"
+        notes.append(f"*{label}*: {jobs}, {data.get('omp_num_threads') or 'mặc định'} luồng torch, máy "
+                     f"{data.get('cpu_count')} nhân, Python {data.get('python')}")
+    note = ("Đo bằng `scripts/execute_lessons.py`: bộ đệm các lần chạy bắt đầu trống, các bài chạy theo thứ tự bài "
+            "học (bài sau đọc lại lần chạy của bài trước). " + "; ".join(notes) + ". Lần dựng trang thường chạy cùng "
+            "lúc với kiểm thử đơn vị, nên số của nó là cận trên. Một bài mở riêng trên Colab từ bộ đệm trống còn "
+            "phải tự huấn luyện mốc của bài 0.")
     return "\n".join(rows) + "\n\n" + note
 
 
