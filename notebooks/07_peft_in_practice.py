@@ -286,8 +286,10 @@ def task_switcher(default: str = "Em thấy máy chiếu của lớp rất tiệ
     """Ô nhập câu + chọn bài toán; in nhãn dự đoán của bộ chuyển tương ứng."""
     text = widgets.Text(value=default, description="Câu",
                         layout=widgets.Layout(width="70%"))
-    task = widgets.Dropdown(options=list(courses), value="topic", description="Bài toán",
-                            style={"description_width": "initial"})
+    task = widgets.Dropdown(
+        options=list(courses), value="topic", description="Bài toán",
+        style={"description_width": "initial"},
+    )
     out = widgets.Output()
 
     def show(change=None) -> None:
@@ -698,8 +700,10 @@ def plot_comm(link: str, world: int = 2) -> None:
 
 def comm_explorer(value: str = "Ethernet 1 Gbit/s") -> None:
     """Dropdown chọn đường truyền, vẽ lại biểu đồ truyền thông theo phương pháp."""
-    link = widgets.Dropdown(options=list(LINKS), value=value, description="Đường truyền",
-                            style={"description_width": "initial"})
+    link = widgets.Dropdown(
+        options=list(LINKS), value=value, description="Đường truyền",
+        style={"description_width": "initial"},
+    )
     out = widgets.Output()
 
     def draw(change=None) -> None:
