@@ -476,7 +476,7 @@ def draw_pareto(rows: list[dict], xlabel: str, title: str):
     )
     ax.set_xlabel(xlabel)
     ax.xaxis.set_minor_formatter(NullFormatter())  # nhãn phụ của thang log đè nhau
-    ax.legend(loc="lower right", fontsize=7)  # dưới phải: trống (giữa mốc nền và các điểm)
+    ax.legend(loc="lower right", fontsize=7)  # góc dưới phải: trống
     return ax.figure
 
 

@@ -387,9 +387,10 @@ for i, (name, tasks) in enumerate(summary.items()):
 ax.axhline(1 / 3, color="gray", linestyle=":", label="may rủi (1/3)")
 ax.set_xticks([0, 1], ["cảm xúc", "chủ đề"])
 n_seeds = len(published["seeds"])
-ax.set(ylabel="acc test (trung bình ± sd)", ylim=(0, 1.35), yticks=[0, 0.25, 0.5, 0.75, 1],
+ax.set(ylabel="acc test (trung bình ± sd)", ylim=(0, 1.35),
+       yticks=[0, 0.25, 0.5, 0.75, 1],
        title=f"Một bộ chuyển chung hay mỗi bài toán một bộ ({n_seeds} seed)")
-ax.legend(fontsize=7, loc="upper center", ncol=2)  # phía trên các cột: không che cột nào
+ax.legend(fontsize=7, loc="upper center", ncol=2)  # trên các cột: không che cột
 plt.show()
 
 # %% [markdown]
