@@ -31,7 +31,7 @@ SETUP_FIRST_LINE = "# Thiết lập:"
 
 
 def blob_pattern(cfg: dict[str, str]) -> re.Pattern:
-    """Mọi địa chỉ Colab mở một tệp của kho (nút Colab, hằng COLAB_URL trong ô mã); nhóm 1 là nhánh."""
+    """Mọi địa chỉ Colab mở một tệp của kho (nút Colab, hằng COLAB_URL trong ô mã); nhóm 2 là nhánh."""
     slug = cfg["repo"].removeprefix("https://github.com/")
     return re.compile(r"(colab\.research\.google\.com/github/" + re.escape(slug) + r"/blob/)([^/\s\"')]+)/")
 
