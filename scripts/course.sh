@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
-exec .venv/bin/jupyter notebook --no-browser --ip=127.0.0.1 --notebook-dir=notebooks "$@"
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)   # trong container (Docker, máy thuê) thường chạy bằng root
+exec .venv/bin/jupyter notebook --no-browser --ip=127.0.0.1 --notebook-dir=notebooks "${extra[@]}" "$@"
